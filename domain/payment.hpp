@@ -1,0 +1,93 @@
+// Payment aggregate (one per order): state, commands, events, decide, evolve. Pure.
+// The gateway is a port: the payment actor charges through it and hands the gateway's
+// answer to decide inside the command, so decide stays free of I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "domain/money.hpp"
+#include "domain/rejection.hpp"
+#include "domain/types.hpp"
+
+namespace saga::domain::payment {
+
+enum class status { none, processed, failed, refunded };
+[[nodiscard]] std::string_view to_string(status s) noexcept;  ///< "PROCESSED", …
+
+/// What the payment gateway answered for a charge or a refund.
+struct gateway_answer {
+  bool approved = false;
+  std::string transaction_id;  ///< set when approved
+  std::string reason;          ///< set when declined
+};
+
+// ---- commands ----
+struct process {
+  std::string payment_id;
+  std::string order_id;
+  std::string customer_id;
+  money amount = 0;
+  timestamp at = 0;
+  std::string idempotency_key;
+  std::optional<gateway_answer> gateway;  ///< filled in by the payment actor before decide
+};
+struct refund {
+  std::string reason;
+  timestamp at = 0;
+  std::string idempotency_key;
+  std::optional<gateway_answer> gateway;  ///< the refund's answer, filled in before decide
+};
+using command = std::variant<process, refund>;
+
+// ---- events ----
+struct payment_processed {
+  std::string payment_id;
+  std::string order_id;
+  std::string customer_id;
+  money amount = 0;
+  std::string transaction_id;
+  timestamp at = 0;
+  std::string idempotency_key;
+};
+struct payment_failed {
+  std::string payment_id;
+  std::string order_id;
+  std::string customer_id;
+  money amount = 0;
+  std::string reason;
+  timestamp at = 0;
+  std::string idempotency_key;
+};
+struct payment_refunded {
+  std::string payment_id;
+  std::string order_id;
+  money amount = 0;
+  std::string reason;
+  std::string refund_transaction_id;
+  timestamp at = 0;
+  std::string idempotency_key;
+};
+using event = std::variant<payment_processed, payment_failed, payment_refunded>;
+
+// ---- state ----
+struct state {
+  status status_ = status::none;
+  std::string payment_id;
+  std::string order_id;
+  std::string customer_id;
+  money amount = 0;
+  std::string transaction_id;
+  std::string failure_reason;
+  std::int64_t version = 0;
+  std::unordered_map<std::string, std::vector<event>> handled;
+};
+
+[[nodiscard]] result<decision<event>> decide(const state& s, const command& cmd);
+[[nodiscard]] state evolve(state s, const event& e);
+
+}  // namespace saga::domain::payment
