@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -16,6 +18,8 @@ namespace saga::domain::order {
 
 enum class status { none, pending, confirmed, cancelled };
 [[nodiscard]] std::string_view to_string(status s) noexcept;  ///< "PENDING", …
+/// Inverse of to_string; nullopt for an unknown name.
+[[nodiscard]] std::optional<status> parse_status(std::string_view name) noexcept;
 
 struct line_item {
   std::string product_id;

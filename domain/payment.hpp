@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -18,6 +19,8 @@ namespace saga::domain::payment {
 
 enum class status { none, processed, failed, refunded };
 [[nodiscard]] std::string_view to_string(status s) noexcept;  ///< "PROCESSED", …
+/// Inverse of to_string; nullopt for an unknown name.
+[[nodiscard]] std::optional<status> parse_status(std::string_view name) noexcept;
 
 /// What the payment gateway answered for a charge or a refund.
 struct gateway_answer {

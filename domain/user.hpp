@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -14,6 +16,8 @@ namespace saga::domain::user {
 
 enum class role { customer, admin };
 [[nodiscard]] std::string_view to_string(role r) noexcept;  ///< "customer" | "admin"
+/// Inverse of to_string; nullopt for an unknown name.
+[[nodiscard]] std::optional<role> parse_role(std::string_view name) noexcept;
 
 struct register_user {
   std::string user_id;
