@@ -4,7 +4,7 @@
 #include <limits>
 #include <optional>
 
-namespace saga::domain::saga {
+namespace saga::domain::sagas {
 
 std::string payment_id_for(std::string_view order_id) {
   std::string id = "pay-";
@@ -93,4 +93,4 @@ saga_definition order_processing(const order_processing_options& options) {
   return def;
 }
 
-}  // namespace saga::domain::saga
+}  // namespace saga::domain::sagas

@@ -11,7 +11,7 @@
 
 #include "domain/saga.hpp"
 
-namespace saga::domain::saga {
+namespace saga::domain::sagas {
 
 /// The definition's type name, stored in every OrderProcessing saga's state.
 inline constexpr std::string_view order_processing_type = "OrderProcessing";
@@ -38,4 +38,4 @@ struct order_processing_options {
 /// on_compensated sends order::cancel with the compensation reason.
 [[nodiscard]] saga_definition order_processing(const order_processing_options& options = {});
 
-}  // namespace saga::domain::saga
+}  // namespace saga::domain::sagas

@@ -7,7 +7,7 @@
 #include <tuple>
 #include <utility>
 
-namespace saga::domain::saga {
+namespace saga::domain::sagas {
 namespace {
 
 // ---- text hygiene: events must always be storable as JSON / jsonb ----
@@ -384,8 +384,8 @@ class engine {
 
   /// The attempt is the one in flight (not finished, not waiting for a retry).
   bool in_flight(int step, phase ph, int attempt) const {
-    return status_matches(ph) && !s_.awaiting_retry && s_.current_step == step &&
-           s_.phase_ == ph && s_.attempt == attempt && exists(step, ph);
+    return status_matches(ph) && !s_.awaiting_retry && s_.current_step == step && s_.phase_ == ph &&
+           s_.attempt == attempt && exists(step, ph);
   }
 
   bool answerable(int step, phase ph, int attempt, int target) const {
@@ -892,4 +892,4 @@ result<std::vector<action>> recover(const saga_definition& def, const state& s, 
   return out;
 }
 
-}  // namespace saga::domain::saga
+}  // namespace saga::domain::sagas

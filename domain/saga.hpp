@@ -19,7 +19,7 @@
 #include "domain/rejection.hpp"
 #include "domain/types.hpp"
 
-namespace saga::domain::saga {
+namespace saga::domain::sagas {
 
 // ---- commands a saga sends ----
 
@@ -405,4 +405,4 @@ struct transition {
 [[nodiscard]] result<std::vector<action>> recover(const saga_definition& def, const state& s,
                                                   timestamp now);
 
-}  // namespace saga::domain::saga
+}  // namespace saga::domain::sagas

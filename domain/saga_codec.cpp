@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 namespace jf = json_fields;
-namespace sg = ::saga::domain::saga;
+namespace sg = ::saga::domain::sagas;
 
 constexpr std::int64_t int_max = std::numeric_limits<int>::max();
 constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
@@ -347,22 +347,22 @@ sg::step_record record_from_json(const json& j, const std::string& prefix) {
 
 }  // namespace
 
-std::string_view event_type(const saga::event& e) noexcept { return std::visit(type_names{}, e); }
+std::string_view event_type(const sagas::event& e) noexcept { return std::visit(type_names{}, e); }
 
-encoded_event encode(const saga::event& e) {
+encoded_event encode(const sagas::event& e) {
   json j = std::visit(event_to_json{}, e);
   j["schema_version"] = saga_schema_version;
   return encoded_event{std::string(event_type(e)), saga_schema_version, dump(j)};
 }
 
-decoded<saga::event> decode_saga_event(const encoded_event& e) {
-  return guarded<saga::event>([&] {
+decoded<sagas::event> decode_saga_event(const encoded_event& e) {
+  return guarded<sagas::event>([&] {
     const json j = jf::parse_payload(e, saga_schema_version);
     return decode_payload(e.type, j);
   });
 }
 
-std::string encode_state(const saga::state& s) {
+std::string encode_state(const sagas::state& s) {
   json steps = json::array();
   for (const auto& r : s.steps) steps.push_back(record_to_json(r));
   return dump(json{{"schema_version", saga_schema_version},
@@ -370,7 +370,7 @@ std::string encode_state(const saga::state& s) {
                    {"sagaType", s.saga_type},
                    {"correlationId", s.correlation_id},
                    {"input", input_to_json(s.input)},
-                   {"status", std::string(saga::to_string(s.status_))},
+                   {"status", std::string(sagas::to_string(s.status_))},
                    {"currentStep", s.current_step},
                    {"phase", phase_name(s.phase_)},
                    {"attempt", s.attempt},
@@ -389,8 +389,8 @@ std::string encode_state(const saga::state& s) {
                    {"updatedAt", s.updated_at}});
 }
 
-decoded<saga::state> decode_saga_state(const std::string& text) {
-  return guarded<saga::state>([&] {
+decoded<sagas::state> decode_saga_state(const std::string& text) {
+  return guarded<sagas::state>([&] {
     const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) throw jf::field_error("", "saga snapshot is not valid JSON");
     if (!j.is_object()) throw jf::field_error("", "saga snapshot must be a JSON object");
@@ -398,7 +398,7 @@ decoded<saga::state> decode_saga_state(const std::string& text) {
     if (version != saga_schema_version)
       throw jf::field_error("schema_version", "unsupported schema_version " +
                                                   std::to_string(version) + " for a saga snapshot");
-    saga::state s;
+    sagas::state s;
     s.saga_id = jf::get_string(j, "sagaId");
     s.saga_type = jf::get_string(j, "sagaType");
     s.correlation_id = jf::get_string(j, "correlationId");

@@ -15,19 +15,19 @@ namespace saga::domain {
 inline constexpr int saga_schema_version = 1;
 
 /// The journal type name of a saga event: "SagaStarted", "SagaStepStarted", …
-[[nodiscard]] std::string_view event_type(const saga::event& e) noexcept;
+[[nodiscard]] std::string_view event_type(const sagas::event& e) noexcept;
 
 /// Encodes a saga event as type name + JSON payload (camelCase fields, "schema_version").
-[[nodiscard]] encoded_event encode(const saga::event& e);
+[[nodiscard]] encoded_event encode(const sagas::event& e);
 
 /// Decodes a saga event; an unknown type, corrupt JSON, a missing, mistyped or out-of-range
 /// field or an unsupported schema version is a decode_error.
-[[nodiscard]] decoded<saga::event> decode_saga_event(const encoded_event& e);
+[[nodiscard]] decoded<sagas::event> decode_saga_event(const encoded_event& e);
 
 /// Encodes a whole saga state (for snapshots) as a JSON object with "schema_version".
-[[nodiscard]] std::string encode_state(const saga::state& s);
+[[nodiscard]] std::string encode_state(const sagas::state& s);
 
 /// Decodes a snapshot written by encode_state; errors name the field as for events.
-[[nodiscard]] decoded<saga::state> decode_saga_state(const std::string& json);
+[[nodiscard]] decoded<sagas::state> decode_saga_state(const std::string& json);
 
 }  // namespace saga::domain

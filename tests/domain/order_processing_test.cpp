@@ -11,7 +11,7 @@
 #include "domain/saga_codec.hpp"
 
 // Readable failure messages for the saga enums (found by ADL).
-namespace saga::domain::saga {
+namespace saga::domain::sagas {
 inline std::ostream& boost_test_print_type(std::ostream& os, phase v) { return os << to_string(v); }
 inline std::ostream& boost_test_print_type(std::ostream& os, status v) {
   return os << to_string(v);
@@ -28,9 +28,9 @@ inline std::ostream& boost_test_print_type(std::ostream& os, aggregate_kind v) {
 inline std::ostream& boost_test_print_type(std::ostream& os, timer_kind v) {
   return os << (v == timer_kind::deadline ? "deadline" : "retry");
 }
-}  // namespace saga::domain::saga
+}  // namespace saga::domain::sagas
 
-namespace sg = saga::domain::saga;
+namespace sg = saga::domain::sagas;
 namespace inv = saga::domain::inventory;
 namespace pay = saga::domain::payment;
 namespace ord = saga::domain::order;
@@ -215,6 +215,7 @@ BOOST_AUTO_TEST_CASE(happy_path_reserves_charges_confirms_and_completes) {
   harness h;
   auto t = h.then_ok(two_products(), 1000);
   BOOST_TEST(names(t) == (strings{"SagaStarted", "SagaStepStarted"}));
+  BOOST_TEST(sg::is_active(h.s.status_));
   const auto started = only_event<sg::step_started>(t);
   BOOST_TEST(started.step == 0);
   BOOST_TEST(started.attempt == 1);

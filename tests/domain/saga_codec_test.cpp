@@ -11,7 +11,7 @@
 #include "domain/saga.hpp"
 #include "domain/saga_codec.hpp"
 
-namespace sg = saga::domain::saga;
+namespace sg = saga::domain::sagas;
 using nlohmann::json;
 using saga::domain::decode_saga_event;
 using saga::domain::decode_saga_state;

@@ -12,7 +12,7 @@
 #include "domain/saga_codec.hpp"
 
 // Readable failure messages for the saga enums (found by ADL).
-namespace saga::domain::saga {
+namespace saga::domain::sagas {
 inline std::ostream& boost_test_print_type(std::ostream& os, phase v) { return os << to_string(v); }
 inline std::ostream& boost_test_print_type(std::ostream& os, status v) {
   return os << to_string(v);
@@ -29,9 +29,9 @@ inline std::ostream& boost_test_print_type(std::ostream& os, aggregate_kind v) {
 inline std::ostream& boost_test_print_type(std::ostream& os, timer_kind v) {
   return os << (v == timer_kind::deadline ? "deadline" : "retry");
 }
-}  // namespace saga::domain::saga
+}  // namespace saga::domain::sagas
 
-namespace sg = saga::domain::saga;
+namespace sg = saga::domain::sagas;
 using saga::domain::rejection_code;
 using saga::domain::timestamp;
 

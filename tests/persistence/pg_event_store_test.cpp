@@ -1,0 +1,263 @@
+// PostgreSQL-specific behaviour of pg_event_store: commit-ordered positions, round trips per
+// batch, connection loss and recovery, and the per-request fallback when the database rejects
+// one request of a batch.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <boost/test/unit_test.hpp>
+
+#include "persistence/pg_admin.hpp"
+#include "tests/persistence/support.hpp"
+
+namespace sp = saga::persistence;
+using namespace saga::persistence::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+void require_ok(const sp::append_result& r) {
+  if (!r) BOOST_FAIL("append failed: " + r.error().message);
+}
+
+sp::pg_store_options options(const std::string& app, bool ordered = true) {
+  sp::pg_store_options o;
+  o.database_url = database_url();
+  o.application_name = app;
+  o.commit_ordered_positions = ordered;
+  return o;
+}
+
+void terminate_backend(int pid) {
+  // The timeout makes the call wait until the backend has exited.
+  const auto killed = sp::run_sql(
+      database_url(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)");
+  if (!killed) BOOST_FAIL("pg_terminate_backend failed: " + killed.error().message);
+  BOOST_REQUIRE_EQUAL(killed->size(), 1u);
+  BOOST_REQUIRE_EQUAL((*killed)[0][0], "t");
+}
+
+// A throwaway schema with the journal migrated into it, dropped at the end of the test.
+struct scratch_schema {
+  std::string name = "test_pg_" + run_tag() + "_" + std::to_string(counter()++);
+  scratch_schema() {
+    auto applied = sp::apply_migrations(database_url(), sp::migration_options{name});
+    if (!applied) BOOST_FAIL("migrating the scratch schema failed: " + applied.error().message);
+  }
+  ~scratch_schema() { (void)sp::run_sql(database_url(), "DROP SCHEMA " + name + " CASCADE"); }
+  static std::atomic<int>& counter() {
+    static std::atomic<int> c{0};
+    return c;
+  }
+};
+
+struct late_commit_outcome {
+  bool reader_saw_a = false;
+  bool reader_saw_b = false;
+  bool b_finished_while_a_open = false;
+  std::int64_t position_a = 0;
+  std::int64_t position_b = 0;
+};
+
+// Transaction A allocates its position first and commits last (it stalls before COMMIT);
+// transaction B appends meanwhile. A reader that only ever advances its checkpoint polls while
+// A is open and again afterwards. Returns what the reader saw.
+late_commit_outcome run_late_commit(bool ordered) {
+  const auto stream_a = unique_stream("late-a");
+  const auto stream_b = unique_stream("late-b");
+  sp::pg_event_store reader(options("test-late-reader"));
+  // Start at a fresh marker event, so the reader only pages through recent events.
+  auto marker = reader.append(make_request(unique_stream("late-marker"), 0, 1));
+  require_ok(marker);
+  std::int64_t checkpoint = marker->last_position;
+  late_commit_outcome out;
+  std::string reader_error;  // Boost.Test assertions are for the main thread only
+  const auto poll = [&] {
+    for (;;) {
+      auto page = reader.read_all(checkpoint, 1000);
+      if (!page) {
+        reader_error = page.error().message;
+        return;
+      }
+      if (page->empty()) return;
+      for (const auto& e : *page) {
+        checkpoint = e.position;
+        if (e.stream_id == stream_a) out.reader_saw_a = true;
+        if (e.stream_id == stream_b) out.reader_saw_b = true;
+      }
+    }
+  };
+
+  std::promise<void> a_inserted;
+  std::promise<void> b_done;
+  auto b_done_future = b_done.get_future().share();
+  auto a_options = options("test-late-a", ordered);
+  a_options.before_commit = [&] {
+    a_inserted.set_value();
+    // Without the journal lock B commits now; with it B waits for our COMMIT.
+    out.b_finished_while_a_open = b_done_future.wait_for(1500ms) == std::future_status::ready;
+    poll();  // the reader looks while A is still open
+  };
+  sp::pg_event_store store_a(a_options);
+  sp::pg_event_store store_b(options("test-late-b", ordered));
+  BOOST_REQUIRE(store_a.connect().has_value());
+  BOOST_REQUIRE(store_b.connect().has_value());
+
+  sp::append_result result_a =
+      saga::unexpected{sp::store_error{sp::store_errc::internal, "not run", -1}};
+  std::thread a([&] { result_a = store_a.append(make_request(stream_a, 0, 1)); });
+  a_inserted.get_future().wait();
+  const auto result_b = store_b.append(make_request(stream_b, 0, 1));
+  b_done.set_value();
+  a.join();
+  require_ok(result_a);
+  require_ok(result_b);
+  BOOST_REQUIRE_MESSAGE(reader_error.empty(), "read_all failed: " + reader_error);
+  out.position_a = result_a->last_position;
+  out.position_b = result_b->last_position;
+  // Everything has committed now; the reader catches up from its checkpoint.
+  poll();
+  BOOST_REQUIRE_MESSAGE(reader_error.empty(), "read_all failed: " + reader_error);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(pg_event_store)
+
+BOOST_AUTO_TEST_CASE(without_the_journal_lock_a_late_commit_is_skipped_by_readers) {
+  // The control experiment: proves the scenario below really exposes the anomaly.
+  const auto out = run_late_commit(false);
+  BOOST_TEST(out.b_finished_while_a_open);
+  BOOST_TEST(out.position_a < out.position_b);
+  BOOST_TEST(out.reader_saw_b);
+  BOOST_TEST(!out.reader_saw_a);  // skipped for ever: its position was below the checkpoint
+}
+
+BOOST_AUTO_TEST_CASE(positions_are_commit_ordered_so_readers_never_skip_late_commits) {
+  const auto out = run_late_commit(true);
+  BOOST_TEST(!out.b_finished_while_a_open);  // B waited for A's commit
+  BOOST_TEST(out.position_a < out.position_b);
+  BOOST_TEST(out.reader_saw_a);
+  BOOST_TEST(out.reader_saw_b);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_of_distinct_streams_costs_one_round_trip) {
+  sp::pg_event_store store(options("test-round-trips"));
+  BOOST_REQUIRE(store.connect().has_value());
+  std::vector<sp::append_request> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back(make_request(unique_stream("rt"), 0, 2));
+  batch.push_back(make_request(unique_stream("rt-conflict"), 7, 1));  // conflicts: still one trip
+  const auto before = store.round_trips();
+  const auto results = store.append_batch(batch);
+  BOOST_TEST(store.round_trips() - before == 1u);
+  for (std::size_t i = 0; i + 1 < results.size(); ++i) require_ok(results[i]);
+  BOOST_TEST(!results.back().has_value());
+  // A stream twice needs a second statement in an explicit transaction: BEGIN, 2, COMMIT.
+  const auto s = unique_stream("rt-twice");
+  const auto before_twice = store.round_trips();
+  const auto twice = store.append_batch({make_request(s, 0, 1), make_request(s, 1, 1)});
+  BOOST_TEST(store.round_trips() - before_twice == 4u);
+  require_ok(twice[0]);
+  require_ok(twice[1]);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_connection_is_retryable_and_the_next_call_reconnects) {
+  sp::pg_event_store store(options("test-lost-idle"));
+  const auto pid = store.backend_pid();
+  BOOST_REQUIRE(pid.has_value());
+  BOOST_TEST(store.connections_opened() == 1u);
+  terminate_backend(*pid);
+
+  const auto stream = unique_stream("lost-idle");
+  const auto request = make_request(stream, 0, 2);
+  const auto failed = store.append(request);
+  BOOST_REQUIRE(!failed.has_value());
+  BOOST_TEST(failed.error().code == sp::store_errc::retryable);
+
+  const auto retried = store.append(request);
+  require_ok(retried);
+  BOOST_TEST(!retried->duplicate);  // nothing was written by the failed attempt
+  BOOST_TEST(retried->version == 2);
+  BOOST_TEST(store.connections_opened() == 2u);
+  const auto new_pid = store.backend_pid();
+  BOOST_REQUIRE(new_pid.has_value());
+  BOOST_TEST(*new_pid != *pid);
+  BOOST_TEST(read_all_of(store, stream).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(connection_lost_inside_the_transaction_writes_nothing) {
+  int pid = 0;
+  auto o = options("test-lost-in-tx");
+  bool kill = true;
+  o.before_commit = [&] {
+    if (kill) terminate_backend(pid);
+  };
+  sp::pg_event_store store(o);
+  const auto got = store.backend_pid();
+  BOOST_REQUIRE(got.has_value());
+  pid = *got;
+
+  const auto a = unique_stream("lost-tx-a");
+  const auto b = unique_stream("lost-tx-b");
+  const std::vector<sp::append_request> batch = {make_request(a, 0, 2), make_request(b, 0, 3)};
+  const auto failed = store.append_batch(batch);
+  BOOST_REQUIRE_EQUAL(failed.size(), 2u);
+  for (const auto& r : failed) {
+    BOOST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().code == sp::store_errc::retryable);
+  }
+  sp::pg_event_store observer(options("test-lost-observer"));
+  BOOST_TEST(read_all_of(observer, a).empty());
+  BOOST_TEST(read_all_of(observer, b).empty());
+
+  kill = false;
+  const auto retried = store.append_batch(batch);
+  require_ok(retried[0]);
+  require_ok(retried[1]);
+  BOOST_TEST(!retried[0]->duplicate);
+  BOOST_TEST(read_all_of(observer, a).size() == 2u);
+  BOOST_TEST(read_all_of(observer, b).size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_request_the_database_rejects_fails_alone) {
+  // A constraint only the database knows about makes journal_append fail for the whole batch;
+  // the store then isolates the offending request.
+  scratch_schema schema;
+  const auto added = sp::run_sql(database_url(), "ALTER TABLE " + schema.name +
+                                                     ".events ADD CONSTRAINT test_no_poison "
+                                                     "CHECK (payload->>'poison' IS NULL)");
+  if (!added) BOOST_FAIL("adding the constraint failed: " + added.error().message);
+  auto o = options("test-fallback");
+  o.schema = schema.name;
+  sp::pg_event_store store(o);
+  auto poison = make_request("poisoned", 0, 1);
+  poison.events[0].payload = R"({"poison":true})";
+  const auto results =
+      store.append_batch({make_request("good-1", 0, 2), poison, make_request("good-2", 0, 1)});
+  require_ok(results[0]);
+  BOOST_REQUIRE(!results[1].has_value());
+  BOOST_TEST(results[1].error().code == sp::store_errc::invalid_request);
+  require_ok(results[2]);
+  BOOST_TEST(read_all_of(store, "good-1").size() == 2u);
+  BOOST_TEST(read_all_of(store, "poisoned").empty());
+  BOOST_TEST(read_all_of(store, "good-2").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_database_is_retryable) {
+  sp::pg_store_options o;
+  o.database_url = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2";
+  sp::pg_event_store store(o);
+  const auto r = store.append(make_request(unique_stream("unreachable"), 0, 1));
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().code == sp::store_errc::retryable);
+  const auto read = store.read_all(0, 10);
+  BOOST_REQUIRE(!read.has_value());
+  BOOST_TEST(read.error().code == sp::store_errc::retryable);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
