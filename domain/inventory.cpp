@@ -65,9 +65,11 @@ result<decision<event>> decide_reserve(const state& s, const reserve& c) {
                                              std::to_string(held->second) + " of product " +
                                              s.product_id);
   if (c.quantity > s.available)
-    return emit<event>(inventory_reservation_failed{s.product_id, c.order_id, c.quantity, s.available,
-                                             "insufficient_stock", c.at, c.idempotency_key});
-  return emit<event>(inventory_reserved{s.product_id, c.order_id, c.quantity, c.at, c.idempotency_key});
+    return emit<event>(inventory_reservation_failed{s.product_id, c.order_id, c.quantity,
+                                                    s.available, "insufficient_stock", c.at,
+                                                    c.idempotency_key});
+  return emit<event>(
+      inventory_reserved{s.product_id, c.order_id, c.quantity, c.at, c.idempotency_key});
 }
 
 result<decision<event>> decide_release(const state& s, const release& c) {
@@ -79,7 +81,7 @@ result<decision<event>> decide_release(const state& s, const release& c) {
   // Compensation must be safe to repeat: releasing nothing is a success with no events.
   if (held == s.reservations.end()) return decision<event>{};
   return emit<event>(inventory_released{s.product_id, c.order_id, held->second, c.reason, c.at,
-                                 c.idempotency_key});
+                                        c.idempotency_key});
 }
 
 struct command_handler {

@@ -93,8 +93,8 @@ struct state {
   std::string product_id;
   std::string name;
   money price = 0;
-  std::int64_t available = 0;  ///< can be reserved now; never negative
-  std::int64_t reserved = 0;   ///< held by orders
+  std::int64_t available = 0;                        ///< can be reserved now; never negative
+  std::int64_t reserved = 0;                         ///< held by orders
   std::map<std::string, std::int64_t> reservations;  ///< order id → quantity held
   std::int64_t version = 0;
   std::unordered_map<std::string, std::vector<event>> handled;

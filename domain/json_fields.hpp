@@ -13,7 +13,8 @@ namespace saga::domain::json_fields {
 
 /// Thrown inside a decoder and turned into decode_error at its boundary.
 struct field_error : std::runtime_error {
-  field_error(std::string f, const std::string& what) : std::runtime_error(what), field(std::move(f)) {}
+  field_error(std::string f, const std::string& what)
+      : std::runtime_error(what), field(std::move(f)) {}
   std::string field;
 };
 
@@ -83,8 +84,8 @@ inline nlohmann::json parse_payload(const encoded_event& e, int max_known) {
                                             ") differs from the envelope (" +
                                             std::to_string(e.schema_version) + ")");
   if (version < 1 || version > max_known)
-    throw field_error("schema_version", "unsupported schema_version " + std::to_string(version) +
-                                            " for " + e.type);
+    throw field_error("schema_version",
+                      "unsupported schema_version " + std::to_string(version) + " for " + e.type);
   return j;
 }
 

@@ -48,7 +48,7 @@ result<decision<event>> decide_create(const state& s, const create& c) {
     total = *sum;
   }
   return emit<event>(order_created{c.order_id, c.customer_id, c.items, total, c.shipping_address,
-                            c.correlation_id, c.saga_id, c.at, c.idempotency_key});
+                                   c.correlation_id, c.saga_id, c.at, c.idempotency_key});
 }
 
 result<decision<event>> decide_confirm(const state& s, const confirm& c) {

@@ -47,11 +47,11 @@ result<decision<event>> decide_process(const state& s, const process& c) {
     if (auto bad = text_error("gateway.transaction_id", c.gateway->transaction_id, false))
       return unexpected{*bad};
     return emit<event>(payment_processed{c.payment_id, c.order_id, c.customer_id, c.amount,
-                                  c.gateway->transaction_id, c.at, c.idempotency_key});
+                                         c.gateway->transaction_id, c.at, c.idempotency_key});
   }
   if (auto bad = text_error("gateway.reason", c.gateway->reason, false)) return unexpected{*bad};
-  return emit<event>(payment_failed{c.payment_id, c.order_id, c.customer_id, c.amount, c.gateway->reason,
-                             c.at, c.idempotency_key});
+  return emit<event>(payment_failed{c.payment_id, c.order_id, c.customer_id, c.amount,
+                                    c.gateway->reason, c.at, c.idempotency_key});
 }
 
 result<decision<event>> decide_refund(const state& s, const refund& c) {
@@ -76,7 +76,7 @@ result<decision<event>> decide_refund(const state& s, const refund& c) {
   if (auto bad = text_error("gateway.transaction_id", c.gateway->transaction_id, false))
     return unexpected{*bad};
   return emit<event>(payment_refunded{s.payment_id, s.order_id, s.amount, c.reason,
-                               c.gateway->transaction_id, c.at, c.idempotency_key});
+                                      c.gateway->transaction_id, c.at, c.idempotency_key});
 }
 
 struct command_handler {

@@ -12,22 +12,22 @@ namespace saga::domain {
 
 /// Why a command was refused. Stable names (see to_string) are part of the API.
 enum class rejection_code {
-  invalid_argument,       ///< a field is missing, empty or malformed
-  invalid_quantity,       ///< quantity <= 0 or > max_item_quantity
-  invalid_price,          ///< price or amount <= 0
-  too_many_items,         ///< more than max_order_items lines
-  money_overflow,         ///< a total does not fit in int64 minor units
-  unknown_product,        ///< the product was never registered
-  already_exists,         ///< create/register on an aggregate that exists
-  not_found,              ///< the aggregate does not exist
-  already_cancelled,      ///< cancel or confirm of a cancelled order
-  already_confirmed,      ///< confirm of a confirmed order
-  insufficient_stock,     ///< reserve beyond available stock
-  not_paid,               ///< refund of a payment that was never processed
-  already_processed,      ///< a second, different charge for the same payment
-  already_refunded,       ///< a second refund
-  idempotency_mismatch,   ///< a known idempotency key with a different command
-  invalid_state,          ///< the operation is not allowed in the current status
+  invalid_argument,      ///< a field is missing, empty or malformed
+  invalid_quantity,      ///< quantity <= 0 or > max_item_quantity
+  invalid_price,         ///< price or amount <= 0
+  too_many_items,        ///< more than max_order_items lines
+  money_overflow,        ///< a total does not fit in int64 minor units
+  unknown_product,       ///< the product was never registered
+  already_exists,        ///< create/register on an aggregate that exists
+  not_found,             ///< the aggregate does not exist
+  already_cancelled,     ///< cancel or confirm of a cancelled order
+  already_confirmed,     ///< confirm of a confirmed order
+  insufficient_stock,    ///< reserve beyond available stock
+  not_paid,              ///< refund of a payment that was never processed
+  already_processed,     ///< a second, different charge for the same payment
+  already_refunded,      ///< a second refund
+  idempotency_mismatch,  ///< a known idempotency key with a different command
+  invalid_state,         ///< the operation is not allowed in the current status
 };
 
 [[nodiscard]] std::string_view to_string(rejection_code code) noexcept;

@@ -48,7 +48,7 @@ saga_pg_free_port() {
 
 saga_pg_start() {
   SAGA_PG_STARTED=0
-  if [ -n "${DATABASE_URL:-}" ]; then
+  if [ -n "${DATABASE_URL:-}" ] && [ -z "${SAGA_PG_DATA:-}" ]; then
     echo "pg: using DATABASE_URL from the environment"
     return 0
   fi
@@ -85,4 +85,5 @@ saga_pg_stop() {
   local bin
   bin=$(saga_pg_bindir) || return 0
   saga_pg_as_owner "$bin/pg_ctl" -D "$SAGA_PG_DATA" -w -m fast stop >/dev/null 2>&1 || true
+  unset DATABASE_URL SAGA_PG_DATA
 }
