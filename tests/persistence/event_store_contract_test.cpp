@@ -1,7 +1,6 @@
 // The event_store contract, run against both implementations (in-memory and PostgreSQL).
 #include <algorithm>
 #include <chrono>
-#include <set>
 #include <thread>
 
 #include <boost/mpl/list.hpp>
@@ -24,16 +23,14 @@ std::int64_t now_ms() {
 }
 
 void require_ok(const sp::append_result& r) {
-  BOOST_REQUIRE_MESSAGE(r.has_value(),
-                        "append failed: " + (r ? std::string() : r.error().message));
+  BOOST_REQUIRE_MESSAGE(r.has_value(), "append failed: " + (r ? std::string() : r.error().message));
 }
 
 void require_error(const sp::append_result& r, sp::store_errc code) {
   BOOST_REQUIRE_MESSAGE(!r.has_value(), "append succeeded but should have failed");
-  BOOST_REQUIRE_MESSAGE(r.error().code == code, std::string("error is ") +
-                                                    sp::to_string(r.error().code) + " (" +
-                                                    r.error().message + "), expected " +
-                                                    sp::to_string(code));
+  BOOST_REQUIRE_MESSAGE(r.error().code == code,
+                        std::string("error is ") + sp::to_string(r.error().code) + " (" +
+                            r.error().message + "), expected " + sp::to_string(code));
 }
 
 }  // namespace
@@ -63,9 +60,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(append_then_read_back_every_field, B, backends) {
     BOOST_TEST(e.stream_type == "thing");
     BOOST_TEST(e.version == static_cast<std::int64_t>(i + 1));
     std::string id = sent.event_id;
-    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) {
-      return static_cast<char>(std::tolower(c));
-    });
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     BOOST_TEST(e.event_id == id);  // stored in canonical lower case
     BOOST_TEST(e.event_type == sent.event_type);
     BOOST_TEST(e.schema_version == 1);
@@ -193,16 +189,15 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(eight_writers_same_version_exactly_one_wins, B, ba
   BOOST_TEST(events[2].version == 3);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(a_conflict_in_a_batch_does_not_fail_the_other_streams, B,
-                              backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_conflict_in_a_batch_does_not_fail_the_other_streams, B, backends) {
   B backend;
   auto store = backend.open();
   const auto a = unique_stream("batch-a");
   const auto b = unique_stream("batch-b");
   const auto c = unique_stream("batch-c");
   require_ok(store->append(make_request(b, 0, 1)));
-  const auto results = store->append_batch(
-      {make_request(a, 0, 2), make_request(b, 0, 1), make_request(c, 0, 3)});
+  const auto results =
+      store->append_batch({make_request(a, 0, 2), make_request(b, 0, 1), make_request(c, 0, 3)});
   BOOST_REQUIRE_EQUAL(results.size(), 3u);
   require_ok(results[0]);
   BOOST_TEST(results[0]->version == 2);
@@ -215,8 +210,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_conflict_in_a_batch_does_not_fail_the_other_stre
   BOOST_TEST(read_all_of(*store, c).size() == 3u);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(reappending_the_same_events_is_an_idempotent_duplicate, B,
-                              backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(reappending_the_same_events_is_an_idempotent_duplicate, B, backends) {
   B backend;
   auto store = backend.open();
   const auto stream = unique_stream("dup");
@@ -276,9 +270,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(same_stream_twice_in_one_batch_builds_on_the_first
   const auto stream = unique_stream("twice");
   const auto broken = unique_stream("twice-broken");
   const auto first = make_request(stream, 0, 2);
-  const auto results = store->append_batch({first, make_request(stream, 2, 1),
-                                            make_request(broken, 0, 1),
-                                            make_request(broken, 0, 1), first});
+  const auto results =
+      store->append_batch({first, make_request(stream, 2, 1), make_request(broken, 0, 1),
+                           make_request(broken, 0, 1), first});
   BOOST_REQUIRE_EQUAL(results.size(), 5u);
   require_ok(results[0]);
   BOOST_TEST(results[0]->version == 2);

@@ -197,8 +197,8 @@ BOOST_AUTO_TEST_CASE(retryable_errors_are_retried_then_reported) {
   sp::memory_event_store memory;
   std::atomic<int> calls{0};
   {
-    sp::group_commit_writer writer(
-        [&] { return std::make_unique<flaky_store>(memory, 2, calls); }, fast_retries());
+    sp::group_commit_writer writer([&] { return std::make_unique<flaky_store>(memory, 2, calls); },
+                                   fast_retries());
     const auto stream = unique_stream("flaky");
     const auto r = wait(writer.submit(make_request(stream, 0, 1)));
     BOOST_REQUIRE(r.has_value());
@@ -217,8 +217,8 @@ BOOST_AUTO_TEST_CASE(retryable_errors_are_retried_then_reported) {
   }
   calls = 0;
   {
-    sp::group_commit_writer writer(
-        [&] { return std::make_unique<flaky_store>(memory, 0, calls); }, fast_retries());
+    sp::group_commit_writer writer([&] { return std::make_unique<flaky_store>(memory, 0, calls); },
+                                   fast_retries());
     auto bad = make_request(unique_stream("bad"), 0, 1);
     bad.events[0].payload = "nope";
     const auto r = wait(writer.submit(bad));
@@ -256,9 +256,11 @@ BOOST_AUTO_TEST_CASE(a_killed_connection_is_retried_transparently) {
       o);
   const auto stream = unique_stream("writer-kill");
   BOOST_REQUIRE(wait(writer.submit(make_request(stream, 0, 1))).has_value());
-  const auto killed = sp::run_sql(
-      url, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-           "WHERE application_name = '" + app + "'");
+  const auto killed =
+      sp::run_sql(url,
+                  "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                  "WHERE application_name = '" +
+                      app + "'");
   if (!killed) BOOST_FAIL(killed.error().message);
   BOOST_REQUIRE_EQUAL((*killed)[0][0], "1");
   const auto r = wait(writer.submit(make_request(stream, 1, 2)));
@@ -285,7 +287,8 @@ BOOST_AUTO_TEST_CASE(stop_drains_the_queue_and_later_submits_fail) {
   writer->submit(make_request(unique_stream("drain-first"), 0, 1), count);
   while (gate == nullptr) std::this_thread::yield();
   gate.load()->wait_entered(1);
-  for (int i = 0; i < queued; ++i) writer->submit(make_request(unique_stream("drain"), 0, 1), count);
+  for (int i = 0; i < queued; ++i)
+    writer->submit(make_request(unique_stream("drain"), 0, 1), count);
 
   std::thread stopper([&] { writer->stop(); });
   // Submits are accepted until stop() takes effect; then they fail at once, on this thread.
@@ -298,14 +301,14 @@ BOOST_AUTO_TEST_CASE(stop_drains_the_queue_and_later_submits_fail) {
   bool refused = false;
   for (int spins = 0; spins < 100000 && !refused; ++spins) {
     auto p = std::make_shared<probe>();
-    writer->submit(make_request(unique_stream("late"), 0, 1), [p, &ok, &answered](
-                                                                   sp::append_result r) {
-      p->on = std::this_thread::get_id();
-      if (!r) p->code = r.error().code;
-      if (r) ok.fetch_add(1);
-      answered.fetch_add(1);
-      p->answered = true;
-    });
+    writer->submit(make_request(unique_stream("late"), 0, 1),
+                   [p, &ok, &answered](sp::append_result r) {
+                     p->on = std::this_thread::get_id();
+                     if (!r) p->code = r.error().code;
+                     if (r) ok.fetch_add(1);
+                     answered.fetch_add(1);
+                     p->answered = true;
+                   });
     if (p->answered.load() && p->on == std::this_thread::get_id()) {
       BOOST_TEST(p->code == sp::store_errc::retryable);
       refused = true;
@@ -365,7 +368,8 @@ BOOST_AUTO_TEST_CASE(batches_respect_the_size_limits) {
   while (gate == nullptr) std::this_thread::yield();
   gate.load()->wait_entered(1);
   std::vector<std::future<sp::append_result>> small;
-  for (int i = 0; i < 4; ++i) small.push_back(writer.submit(make_request(unique_stream("l"), 0, 1)));
+  for (int i = 0; i < 4; ++i)
+    small.push_back(writer.submit(make_request(unique_stream("l"), 0, 1)));
   // 4 requests fill batch 2; then 3 + 3 + 3 events fill batch 3; the 4th 3-event one waits.
   std::vector<std::future<sp::append_result>> big;
   for (int i = 0; i < 4; ++i) big.push_back(writer.submit(make_request(unique_stream("l"), 0, 3)));

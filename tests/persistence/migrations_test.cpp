@@ -1,7 +1,8 @@
 // The migrator: applies pending files once, atomically, serialized across processes; refuses
 // edited or unknown applied migrations. Each test works in its own throwaway schema.
 #include <atomic>
-#include <set>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include <boost/test/unit_test.hpp>
@@ -27,8 +28,8 @@ struct throwaway_schema {
 };
 
 std::vector<std::string> applied_versions(const throwaway_schema& schema) {
-  const auto rows = sp::run_sql(database_url(), "SELECT name FROM " + schema.name +
-                                                    ".schema_migrations ORDER BY version");
+  const auto rows = sp::run_sql(
+      database_url(), "SELECT name FROM " + schema.name + ".schema_migrations ORDER BY version");
   if (!rows) BOOST_FAIL("reading schema_migrations failed: " + rows.error().message);
   std::vector<std::string> names;
   for (const auto& row : *rows) names.push_back(row[0]);
@@ -170,8 +171,7 @@ BOOST_AUTO_TEST_CASE(concurrent_start_ups_apply_each_migration_once) {
   if (!appended) BOOST_FAIL(appended.error().message);
   BOOST_TEST(appended->version == 2);
   BOOST_TEST(read_all_of(store, "in-schema").size() == 2u);
-  const auto count =
-      sp::run_sql(url, "SELECT count(*) FROM " + schema.name + ".events");
+  const auto count = sp::run_sql(url, "SELECT count(*) FROM " + schema.name + ".events");
   BOOST_REQUIRE(count.has_value());
   BOOST_TEST((*count)[0][0] == "2");
 }

@@ -1,18 +1,21 @@
 // PostgreSQL-specific behaviour of pg_event_store: commit-ordered positions, round trips per
 // batch, connection loss and recovery, and the per-request fallback when the database rejects
 // one request of a batch.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <future>
-#include <mutex>
-#include <set>
 #include <thread>
 
 #include <boost/test/unit_test.hpp>
 
 #include "persistence/pg_admin.hpp"
 #include "tests/persistence/support.hpp"
+
+// libpqxx 6.4 leaks a PGresult (~2 KB) each time it finds its connection broken (reproduced
+// with a ten-line program: connect, pg_terminate_backend, exec). The connection-loss tests do
+// that on purpose; keep LeakSanitizer builds green without hiding leaks of our own.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libpq.so\n"; }
 
 namespace sp = saga::persistence;
 using namespace saga::persistence::test;
@@ -24,18 +27,17 @@ void require_ok(const sp::append_result& r) {
   if (!r) BOOST_FAIL("append failed: " + r.error().message);
 }
 
-sp::pg_store_options options(const std::string& app, bool ordered = true) {
+sp::pg_store_options options(const std::string& app) {
   sp::pg_store_options o;
   o.database_url = database_url();
   o.application_name = app;
-  o.commit_ordered_positions = ordered;
   return o;
 }
 
 void terminate_backend(int pid) {
   // The timeout makes the call wait until the backend has exited.
-  const auto killed = sp::run_sql(
-      database_url(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)");
+  const auto killed =
+      sp::run_sql(database_url(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)");
   if (!killed) BOOST_FAIL("pg_terminate_backend failed: " + killed.error().message);
   BOOST_REQUIRE_EQUAL(killed->size(), 1u);
   BOOST_REQUIRE_EQUAL((*killed)[0][0], "t");
@@ -63,10 +65,11 @@ struct late_commit_outcome {
   std::int64_t position_b = 0;
 };
 
-// Transaction A allocates its position first and commits last (it stalls before COMMIT);
-// transaction B appends meanwhile. A reader that only ever advances its checkpoint polls while
-// A is open and again afterwards. Returns what the reader saw.
-late_commit_outcome run_late_commit(bool ordered) {
+// Transaction A draws its position first and commits last (it stalls before COMMIT);
+// transaction B appends meanwhile, through a store (taking the journal lock) or, to show what
+// the lock prevents, with a plain INSERT that bypasses it. A reader that only ever advances its
+// checkpoint polls while A is open and again afterwards. Returns what the reader saw.
+late_commit_outcome run_late_commit(bool b_bypasses_lock) {
   const auto stream_a = unique_stream("late-a");
   const auto stream_b = unique_stream("late-b");
   sp::pg_event_store reader(options("test-late-reader"));
@@ -95,7 +98,7 @@ late_commit_outcome run_late_commit(bool ordered) {
   std::promise<void> a_inserted;
   std::promise<void> b_done;
   auto b_done_future = b_done.get_future().share();
-  auto a_options = options("test-late-a", ordered);
+  auto a_options = options("test-late-a");
   a_options.before_commit = [&] {
     a_inserted.set_value();
     // Without the journal lock B commits now; with it B waits for our COMMIT.
@@ -103,7 +106,7 @@ late_commit_outcome run_late_commit(bool ordered) {
     poll();  // the reader looks while A is still open
   };
   sp::pg_event_store store_a(a_options);
-  sp::pg_event_store store_b(options("test-late-b", ordered));
+  sp::pg_event_store store_b(options("test-late-b"));
   BOOST_REQUIRE(store_a.connect().has_value());
   BOOST_REQUIRE(store_b.connect().has_value());
 
@@ -111,14 +114,27 @@ late_commit_outcome run_late_commit(bool ordered) {
       saga::unexpected{sp::store_error{sp::store_errc::internal, "not run", -1}};
   std::thread a([&] { result_a = store_a.append(make_request(stream_a, 0, 1)); });
   a_inserted.get_future().wait();
-  const auto result_b = store_b.append(make_request(stream_b, 0, 1));
-  b_done.set_value();
-  a.join();
+  if (b_bypasses_lock) {
+    const auto inserted =
+        sp::run_sql(database_url(),
+                    "INSERT INTO events (stream_id, stream_type, version, event_id, event_type, "
+                    "schema_version, payload) VALUES ('" +
+                        stream_b + "', 'thing', 1, '" + sp::new_uuid() +
+                        "', 'ThingHappened', 1, '{}') RETURNING position");
+    b_done.set_value();
+    a.join();
+    if (!inserted) BOOST_FAIL("plain insert failed: " + inserted.error().message);
+    out.position_b = std::stoll((*inserted)[0][0]);
+  } else {
+    const auto result_b = store_b.append(make_request(stream_b, 0, 1));
+    b_done.set_value();
+    a.join();
+    require_ok(result_b);
+    out.position_b = result_b->last_position;
+  }
   require_ok(result_a);
-  require_ok(result_b);
   BOOST_REQUIRE_MESSAGE(reader_error.empty(), "read_all failed: " + reader_error);
   out.position_a = result_a->last_position;
-  out.position_b = result_b->last_position;
   // Everything has committed now; the reader catches up from its checkpoint.
   poll();
   BOOST_REQUIRE_MESSAGE(reader_error.empty(), "read_all failed: " + reader_error);
@@ -131,7 +147,7 @@ BOOST_AUTO_TEST_SUITE(pg_event_store)
 
 BOOST_AUTO_TEST_CASE(without_the_journal_lock_a_late_commit_is_skipped_by_readers) {
   // The control experiment: proves the scenario below really exposes the anomaly.
-  const auto out = run_late_commit(false);
+  const auto out = run_late_commit(true);
   BOOST_TEST(out.b_finished_while_a_open);
   BOOST_TEST(out.position_a < out.position_b);
   BOOST_TEST(out.reader_saw_b);
@@ -139,31 +155,88 @@ BOOST_AUTO_TEST_CASE(without_the_journal_lock_a_late_commit_is_skipped_by_reader
 }
 
 BOOST_AUTO_TEST_CASE(positions_are_commit_ordered_so_readers_never_skip_late_commits) {
-  const auto out = run_late_commit(true);
+  const auto out = run_late_commit(false);
   BOOST_TEST(!out.b_finished_while_a_open);  // B waited for A's commit
   BOOST_TEST(out.position_a < out.position_b);
   BOOST_TEST(out.reader_saw_a);
   BOOST_TEST(out.reader_saw_b);
 }
 
-BOOST_AUTO_TEST_CASE(a_batch_of_distinct_streams_costs_one_round_trip) {
+BOOST_AUTO_TEST_CASE(a_batch_costs_four_round_trips_whatever_its_size) {
+  // BEGIN + journal_check, COPY (start, end), COMMIT.
   sp::pg_event_store store(options("test-round-trips"));
   BOOST_REQUIRE(store.connect().has_value());
-  std::vector<sp::append_request> batch;
-  for (int i = 0; i < 50; ++i) batch.push_back(make_request(unique_stream("rt"), 0, 2));
-  batch.push_back(make_request(unique_stream("rt-conflict"), 7, 1));  // conflicts: still one trip
-  const auto before = store.round_trips();
-  const auto results = store.append_batch(batch);
-  BOOST_TEST(store.round_trips() - before == 1u);
-  for (std::size_t i = 0; i + 1 < results.size(); ++i) require_ok(results[i]);
-  BOOST_TEST(!results.back().has_value());
-  // A stream twice needs a second statement in an explicit transaction: BEGIN, 2, COMMIT.
+  for (const int size : {1, 2, 200}) {
+    std::vector<sp::append_request> batch;
+    for (int i = 0; i < size; ++i) batch.push_back(make_request(unique_stream("rt"), 0, 2));
+    batch.push_back(make_request(unique_stream("rt-conflict"), 7, 1));  // costs nothing extra
+    const auto before = store.round_trips();
+    const auto results = store.append_batch(batch);
+    BOOST_TEST(store.round_trips() - before == 4u, "batch of " << size);
+    for (std::size_t i = 0; i + 1 < results.size(); ++i) require_ok(results[i]);
+    BOOST_TEST(!results.back().has_value());
+  }
+  // Nothing to copy: the check and the COMMIT.
+  const auto before_conflict = store.round_trips();
+  BOOST_TEST(!store.append(make_request(unique_stream("rt-only-conflict"), 3, 1)).has_value());
+  BOOST_TEST(store.round_trips() - before_conflict == 2u);
+  // A stream twice needs a second round: check and COPY again, one COMMIT.
   const auto s = unique_stream("rt-twice");
   const auto before_twice = store.round_trips();
   const auto twice = store.append_batch({make_request(s, 0, 1), make_request(s, 1, 1)});
-  BOOST_TEST(store.round_trips() - before_twice == 4u);
+  BOOST_TEST(store.round_trips() - before_twice == 7u);
   require_ok(twice[0]);
   require_ok(twice[1]);
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_version_remembered_by_one_store_still_conflicts) {
+  // Store A remembers the version it wrote and skips the lookup when a request expects it;
+  // the unique index must still stop it once store B has moved the stream on.
+  sp::pg_event_store a(options("test-stale-a"));
+  sp::pg_event_store b(options("test-stale-b"));
+  const auto stream = unique_stream("stale");
+  const auto other = unique_stream("stale-other");
+  require_ok(a.append(make_request(stream, 0, 1)));
+  require_ok(a.append(make_request(other, 0, 1)));
+  require_ok(b.append(make_request(stream, 1, 2)));
+  // In one batch with a request A can vouch for, which must still commit.
+  const auto results = a.append_batch({make_request(stream, 1, 1), make_request(other, 1, 1)});
+  BOOST_REQUIRE(!results[0].has_value());
+  BOOST_TEST(results[0].error().code == sp::store_errc::version_conflict);
+  BOOST_TEST(results[0].error().actual_version == 3);
+  require_ok(results[1]);
+  BOOST_TEST(results[1]->version == 2);
+  // The conflict taught A the real version: its retry goes through.
+  const auto retried = a.append(make_request(stream, 3, 1));
+  require_ok(retried);
+  BOOST_TEST(retried->version == 4);
+  const auto events = read_all_of(a, stream);
+  BOOST_REQUIRE_EQUAL(events.size(), 4u);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    BOOST_TEST(events[i].version == static_cast<std::int64_t>(i + 1));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(last_position_matches_the_stored_rows) {
+  sp::pg_event_store store(options("test-positions"));
+  std::vector<sp::append_request> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(make_request(unique_stream("pos"), 0, i + 1));
+  const auto s = unique_stream("pos-twice");
+  batch.push_back(make_request(s, 0, 2));
+  batch.push_back(make_request(s, 2, 3));  // second round of the same transaction
+  const auto results = store.append_batch(batch);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    require_ok(results[i]);
+    const auto events = read_all_of(store, batch[i].stream_id);
+    BOOST_REQUIRE(!events.empty());
+    // The request's last event is the stream's event at the returned version.
+    const auto it = std::find_if(events.begin(), events.end(), [&](const sp::recorded_event& e) {
+      return e.version == results[i]->version;
+    });
+    BOOST_REQUIRE(it != events.end());
+    BOOST_TEST(it->position == results[i]->last_position);
+    BOOST_TEST(it->event_id == batch[i].events.back().event_id);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_lost_connection_is_retryable_and_the_next_call_reconnects) {
@@ -246,6 +319,16 @@ BOOST_AUTO_TEST_CASE(a_request_the_database_rejects_fails_alone) {
   BOOST_TEST(read_all_of(store, "good-1").size() == 2u);
   BOOST_TEST(read_all_of(store, "poisoned").empty());
   BOOST_TEST(read_all_of(store, "good-2").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_database_without_the_journal_is_an_internal_error) {
+  auto o = options("test-no-journal");
+  o.schema = "test_no_journal_" + run_tag();  // never migrated
+  sp::pg_event_store store(o);
+  const auto r = store.append(make_request(unique_stream("nowhere"), 0, 1));
+  BOOST_REQUIRE(!r.has_value());
+  BOOST_TEST(r.error().code == sp::store_errc::internal);
+  BOOST_TEST(r.error().message.find("journal_check") != std::string::npos, r.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_database_is_retryable) {

@@ -1,0 +1,56 @@
+// Aggregate actors: one per aggregate instance, owned and supervised by its region. On start it
+// recovers (snapshot + events through evolve) before taking any message, then handles one
+// command at a time: decide → append through the group-commit writer → evolve → reply.
+// Confined to its actor; never blocks a scheduler thread (journal I/O runs elsewhere).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/journal_reader.hpp"
+#include "actors/messages.hpp"
+#include "actors/options.hpp"
+#include "actors/outcome.hpp"
+
+namespace saga::persistence {
+class group_commit_writer;
+}
+
+namespace saga::actors {
+
+/// Answered once recovery is done (the region sends it right after spawning).
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+/// Internal: the journal did not answer append `seq` in time.
+using app_tmo_atom = caf::atom_constant<caf::atom("app_tmo")>;
+
+template <class Traits>
+using aggregate_actor =
+    caf::typed_actor<typename caf::replies_to<command_request<Traits>>::template with<
+                         command_reply<typename Traits::event>>,
+                     typename caf::replies_to<state_query<Traits>>::template with<
+                         state_reply<typename Traits::state>>,
+                     caf::replies_to<ready_atom>::with<ready_atom>,
+                     caf::reacts_to<append_outcome>,  // internal: the writer's answer
+                     caf::reacts_to<app_tmo_atom, std::uint64_t>>;
+
+/// What every aggregate actor of a runtime shares; immutable after start.
+struct aggregate_context {
+  std::vector<journal_reader> readers;
+  persistence::group_commit_writer* writer = nullptr;  ///< outlives every actor
+  region_options options;
+};
+
+/// Spawns the actor for aggregate `id` (not monitored: the caller monitors it).
+template <class Traits>
+[[nodiscard]] aggregate_actor<Traits> spawn_aggregate(
+    caf::actor_system& system, const std::string& id,
+    std::shared_ptr<const aggregate_context> context);
+
+}  // namespace saga::actors

@@ -1,0 +1,45 @@
+// Settings of the actor runtime (regions, aggregate actors, journal access). Plain values without
+// CAF; copied into each actor at spawn, so changing them later has no effect.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/fault_injector.hpp"
+
+namespace saga::actors {
+
+struct region_options {
+  /// An actor idle this long is stopped; the next message re-activates it from the journal.
+  /// Zero disables passivation.
+  std::chrono::milliseconds passivate_after{std::chrono::minutes(2)};
+  /// How often a region looks for idle actors.
+  std::chrono::milliseconds passivation_check{std::chrono::seconds(1)};
+  /// A snapshot is saved each time this many events were applied since the last one (0 = never).
+  std::int64_t snapshot_every = 500;
+  /// Region → actor: one command, including the journal round trip.
+  std::chrono::milliseconds command_timeout{std::chrono::seconds(10)};
+  /// Actor → journal: one read, snapshot save or append.
+  std::chrono::milliseconds journal_timeout{std::chrono::seconds(5)};
+  /// Region → actor: recovery (snapshot + events) after a (re)start.
+  std::chrono::milliseconds recovery_timeout{std::chrono::seconds(30)};
+  /// First restart delay after a crash; doubled per consecutive crash, capped at max.
+  std::chrono::milliseconds restart_backoff{std::chrono::milliseconds(10)};
+  std::chrono::milliseconds max_restart_backoff{std::chrono::seconds(2)};
+  /// Consecutive crashes without a successful recovery before the region gives up on an actor
+  /// and fails what it buffered (the next message tries afresh).
+  int max_restarts = 5;
+  /// Crashes one command may cause before it is answered as poison and dropped.
+  int max_command_attempts = 3;
+  /// Commands and queries a region buffers per actor before answering `overloaded`.
+  std::size_t max_buffered = 10'000;
+  /// Written into event metadata.
+  std::string node_id;
+  /// Test-only crash injection; null in production.
+  std::shared_ptr<fault_injector> faults;
+};
+
+}  // namespace saga::actors

@@ -1,0 +1,361 @@
+// Region implementation, generic over the aggregate traits. Commands and queries for one id are
+// forwarded one at a time, so the region always knows which command was in flight when an actor
+// crashed: that command is re-sent to the restarted actor (safe: idempotency keys) until it has
+// crashed max_command_attempts times, then it is answered as poison.
+#include "actors/region.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/inspect.hpp"
+#include "actors/log.hpp"
+
+namespace saga::actors {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// How often to look for idle actors (never a busy loop).
+std::chrono::milliseconds check_interval(const region_options& options) {
+  return std::max(options.passivation_check, std::chrono::milliseconds(1));
+}
+
+template <class Traits>
+struct region_state {
+  using command_answer = command_reply<typename Traits::event>;
+  using query_answer = state_reply<typename Traits::state>;
+
+  struct item {
+    bool is_query = false;
+    command_request<Traits> command;
+    caf::typed_response_promise<command_answer> command_promise;
+    caf::typed_response_promise<query_answer> query_promise;
+    int attempts = 0;  // crashes this item caused
+  };
+
+  struct entity {
+    aggregate_actor<Traits> child;  // null while restarting
+    std::deque<item> queue;         // front is in flight when in_flight
+    bool ready = false;             // recovered
+    bool in_flight = false;
+    bool restarting = false;
+    std::uint64_t generation = 0;  // changes on every (re)start: stale answers are ignored
+    int crashes = 0;               // consecutive, reset by a successful recovery
+    clock::time_point last_active = clock::now();
+  };
+
+  std::shared_ptr<const aggregate_context> context;
+  std::unordered_map<std::string, entity> entities;
+  std::unordered_map<caf::actor_addr, std::string> by_addr;
+  std::uint64_t generations = 0;
+  region_stats stats;
+
+  region_state() = default;
+  region_state(const region_state&) = delete;
+  region_state& operator=(const region_state&) = delete;
+  ~region_state() {
+    // Children are monitored, not linked: stop them with the region.
+    for (auto& [id, e] : entities) {
+      if (e.child) caf::anon_send_exit(e.child, caf::exit_reason::user_shutdown);
+    }
+  }
+
+  static inline const char* name = "region";
+};
+
+template <class Traits>
+using region_t = region_actor<Traits>;
+template <class Traits>
+using region_self = typename region_t<Traits>::template stateful_pointer<region_state<Traits>>;
+
+template <class Traits>
+class region_logic {
+ public:
+  using state = region_state<Traits>;
+  using item = typename state::item;
+  using entity = typename state::entity;
+  using self_ptr = region_self<Traits>;
+
+  static void fail(item& it, failure_code code, const std::string& message) {
+    if (it.is_query) {
+      typename state::query_answer r;
+      r.failure = code;
+      r.message = message;
+      it.query_promise.deliver(std::move(r));
+    } else {
+      typename state::command_answer r;
+      r.kind = reply_kind::failed;
+      r.failure = code;
+      r.message = message;
+      it.command_promise.deliver(std::move(r));
+    }
+  }
+
+  static void enqueue(self_ptr self, const std::string& id, item it) {
+    auto& st = self->state;
+    auto& e = st.entities[id];
+    if (e.queue.size() >= st.context->options.max_buffered) {
+      fail(it, failure_code::overloaded,
+           std::string(Traits::stream_type) + " " + id + ": too many buffered commands");
+      return;
+    }
+    e.queue.push_back(std::move(it));
+    if (!e.child && !e.restarting) activate(self, id, e);
+    pump(self, id);
+  }
+
+  static void activate(self_ptr self, const std::string& id, entity& e) {
+    auto& st = self->state;
+    const auto generation = ++st.generations;
+    e.generation = generation;
+    e.ready = false;
+    e.in_flight = false;
+    e.restarting = false;
+    e.child = spawn_aggregate<Traits>(self->system(), id, st.context);
+    self->monitor(e.child);
+    st.by_addr[e.child.address()] = id;
+    ++st.stats.spawned;
+    // Answered only after recovery, so the ready answer is also the "recovered" signal.
+    self->request(e.child, st.context->options.recovery_timeout, ready_atom::value)
+        .then(
+            [=](ready_atom) {
+              auto it = self->state.entities.find(id);
+              if (it == self->state.entities.end() || it->second.generation != generation) return;
+              it->second.ready = true;
+              it->second.crashes = 0;
+              it->second.last_active = clock::now();
+              pump(self, id);
+            },
+            [=](caf::error& err) {
+              auto it = self->state.entities.find(id);
+              if (it == self->state.entities.end() || it->second.generation != generation) return;
+              if (err == caf::sec::request_timeout && it->second.child) {
+                detail::log().error("{} {}: recovery timed out; killing the actor",
+                                    Traits::stream_type, id);
+                self->send_exit(it->second.child, caf::exit_reason::kill);
+              }
+              // Otherwise the actor died: the down handler restarts it.
+            });
+  }
+
+  /// Sends the next buffered item to a ready, idle actor.
+  static void pump(self_ptr self, const std::string& id) {
+    auto& st = self->state;
+    auto found = st.entities.find(id);
+    if (found == st.entities.end()) return;
+    auto& e = found->second;
+    if (!e.ready || e.in_flight || e.queue.empty()) return;
+    e.in_flight = true;
+    e.last_active = clock::now();
+    const auto generation = e.generation;
+    auto& front = e.queue.front();
+    auto on_error = [=](caf::error& err) { on_request_error(self, id, generation, err); };
+    if (front.is_query) {
+      self->request(e.child, st.context->options.command_timeout, state_query<Traits>{id})
+          .then(
+              [=](typename state::query_answer& answer) {
+                if (auto* it = answered(self, id, generation)) {
+                  it->query_promise.deliver(std::move(answer));
+                  done(self, id);
+                }
+              },
+              on_error);
+    } else {
+      self->request(e.child, st.context->options.command_timeout, front.command)
+          .then(
+              [=](typename state::command_answer& answer) {
+                if (auto* it = answered(self, id, generation)) {
+                  it->command_promise.deliver(std::move(answer));
+                  done(self, id);
+                }
+              },
+              on_error);
+    }
+  }
+
+  /// The in-flight item of `id` if an answer for `generation` still applies to it.
+  static item* answered(self_ptr self, const std::string& id, std::uint64_t generation) {
+    auto found = self->state.entities.find(id);
+    if (found == self->state.entities.end()) return nullptr;
+    auto& e = found->second;
+    if (e.generation != generation || !e.in_flight || e.queue.empty()) return nullptr;
+    return &e.queue.front();
+  }
+
+  static void done(self_ptr self, const std::string& id) {
+    auto& e = self->state.entities[id];
+    e.queue.pop_front();
+    e.in_flight = false;
+    e.last_active = clock::now();
+    pump(self, id);
+  }
+
+  static void on_request_error(self_ptr self, const std::string& id, std::uint64_t generation,
+                               caf::error& err) {
+    auto* it = answered(self, id, generation);
+    if (it == nullptr) return;
+    if (err == caf::sec::request_receiver_down) return;  // the down handler takes over
+    if (err == caf::sec::request_timeout) {
+      fail(*it, failure_code::timeout,
+           std::string(Traits::stream_type) + " " + id + ": no answer in time");
+    } else {
+      fail(*it, failure_code::actor_unavailable, self->system().render(err));
+    }
+    done(self, id);
+  }
+
+  static void on_down(self_ptr self, caf::down_msg& dm) {
+    auto& st = self->state;
+    auto addr = st.by_addr.find(dm.source);
+    if (addr == st.by_addr.end()) return;  // passivated
+    const auto id = addr->second;
+    st.by_addr.erase(addr);
+    auto found = st.entities.find(id);
+    if (found == st.entities.end() || found->second.child.address() != dm.source) return;
+    auto& e = found->second;
+    const auto& options = st.context->options;
+    e.child = nullptr;
+    e.ready = false;
+    e.generation = ++st.generations;  // answers of the dead actor no longer apply
+    ++st.stats.crashes;
+    std::string correlation;
+    if (e.in_flight && !e.queue.empty() && !e.queue.front().is_query) {
+      correlation = e.queue.front().command.meta.correlation_id;
+    }
+    detail::log().error("{} {} crashed (correlation id '{}'): {}", Traits::stream_type, id,
+                        correlation, self->system().render(dm.reason));
+    if (e.in_flight) {
+      e.in_flight = false;
+      auto& front = e.queue.front();
+      if (++front.attempts >= options.max_command_attempts) {
+        detail::log().error("{} {}: poison command dropped after {} crashes (correlation id '{}')",
+                            Traits::stream_type, id, front.attempts, correlation);
+        ++st.stats.poison;
+        fail(front, failure_code::poison_command,
+             std::string(Traits::stream_type) + " " + id + ": the command crashed the actor " +
+                 std::to_string(front.attempts) + " times");
+        e.queue.pop_front();
+      }
+    }
+    if (++e.crashes > options.max_restarts) {
+      detail::log().error("{} {}: restart budget exhausted after {} crashes; failing {} buffered",
+                          Traits::stream_type, id, e.crashes - 1, e.queue.size());
+      ++st.stats.gave_up;
+      for (auto& it : e.queue) {
+        fail(it, failure_code::actor_unavailable,
+             std::string(Traits::stream_type) + " " + id + " keeps crashing on recovery");
+      }
+      st.entities.erase(found);
+      return;
+    }
+    auto delay = options.restart_backoff;
+    for (int i = 1; i < e.crashes && delay < options.max_restart_backoff; ++i) delay *= 2;
+    delay = std::min(delay, options.max_restart_backoff);
+    e.restarting = true;
+    ++st.stats.restarts;
+    self->delayed_send(self, delay, restart_atom::value, id, e.generation);
+  }
+
+  static void on_restart(self_ptr self, const std::string& id, std::uint64_t generation) {
+    auto found = self->state.entities.find(id);
+    if (found == self->state.entities.end()) return;
+    auto& e = found->second;
+    if (e.generation != generation || !e.restarting) return;
+    activate(self, id, e);
+  }
+
+  static void passivate_idle(self_ptr self) {
+    auto& st = self->state;
+    const auto now = clock::now();
+    const auto limit = st.context->options.passivate_after;
+    for (auto it = st.entities.begin(); it != st.entities.end();) {
+      auto& e = it->second;
+      if (e.child && e.ready && !e.in_flight && e.queue.empty() && now - e.last_active >= limit) {
+        self->demonitor(e.child.address());
+        st.by_addr.erase(e.child.address());
+        self->send_exit(e.child, caf::exit_reason::user_shutdown);
+        ++st.stats.passivations;
+        it = st.entities.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    self->delayed_send(self, check_interval(st.context->options), idle_atom::value);
+  }
+};
+
+template <class Traits>
+typename region_t<Traits>::behavior_type region_behavior(
+    region_self<Traits> self, std::shared_ptr<const aggregate_context> context) {
+  using L = region_logic<Traits>;
+  self->state.context = std::move(context);
+  self->set_down_handler([=](caf::down_msg& dm) { L::on_down(self, dm); });
+  const auto& options = self->state.context->options;
+  if (options.passivate_after.count() > 0) {
+    self->delayed_send(self, check_interval(options), idle_atom::value);
+  }
+  return {
+      [=](command_request<Traits>& request) -> caf::result<command_reply<typename Traits::event>> {
+        typename L::item it;
+        it.command_promise =
+            self->template make_response_promise<command_reply<typename Traits::event>>();
+        auto promise = it.command_promise;
+        const auto id = request.id;
+        it.command = std::move(request);
+        L::enqueue(self, id, std::move(it));
+        return promise;
+      },
+      [=](state_query<Traits>& query) -> caf::result<state_reply<typename Traits::state>> {
+        typename L::item it;
+        it.is_query = true;
+        it.query_promise =
+            self->template make_response_promise<state_reply<typename Traits::state>>();
+        auto promise = it.query_promise;
+        L::enqueue(self, query.id, std::move(it));
+        return promise;
+      },
+      [=](stats_atom) {
+        auto stats = self->state.stats;
+        stats.active = 0;
+        stats.buffered = 0;
+        for (const auto& [id, e] : self->state.entities) {
+          if (e.child) ++stats.active;
+          stats.buffered += e.queue.size();
+        }
+        return stats;
+      },
+      [=](idle_atom) { L::passivate_idle(self); },
+      [=](restart_atom, const std::string& id, std::uint64_t generation) {
+        L::on_restart(self, id, generation);
+      },
+  };
+}
+
+}  // namespace
+
+template <class Traits>
+region_actor<Traits> spawn_region(caf::actor_system& system,
+                                  std::shared_ptr<const aggregate_context> context) {
+  return system.spawn(region_behavior<Traits>, std::move(context));
+}
+
+template order_region spawn_region<order_traits>(caf::actor_system&,
+                                                 std::shared_ptr<const aggregate_context>);
+template payment_region spawn_region<payment_traits>(caf::actor_system&,
+                                                     std::shared_ptr<const aggregate_context>);
+template inventory_region spawn_region<inventory_traits>(caf::actor_system&,
+                                                         std::shared_ptr<const aggregate_context>);
+template user_region spawn_region<user_traits>(caf::actor_system&,
+                                               std::shared_ptr<const aggregate_context>);
+
+}  // namespace saga::actors

@@ -1,0 +1,189 @@
+#include "persistence/group_commit_writer.hpp"
+
+#include <algorithm>
+
+namespace saga::persistence {
+
+namespace {
+
+std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count());
+}
+
+store_error retryable(std::string message) {
+  return store_error{store_errc::retryable, std::move(message), -1};
+}
+
+}  // namespace
+
+group_commit_writer::group_commit_writer(store_factory make_store, writer_options options)
+    : make_store_(std::move(make_store)), options_(options) {
+  options_.max_batch_events = std::max<std::size_t>(options_.max_batch_events, 1);
+  options_.max_batch_requests = std::max<std::size_t>(options_.max_batch_requests, 1);
+  options_.max_attempts = std::max(options_.max_attempts, 1);
+  thread_ = std::thread([this] { run(); });
+}
+
+group_commit_writer::~group_commit_writer() { stop(); }
+
+void group_commit_writer::submit(append_request request, callback done) {
+  const auto n = request.events.size();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!stopping_) {
+      queue_.push_back(
+          pending{std::move(request), std::move(done), std::chrono::steady_clock::now(), n});
+      queued_events_ += n;
+      // Only the writer waits on this, and only when the queue was empty or lingering.
+      wake_.notify_one();
+      return;
+    }
+  }
+  done(unexpected{retryable("journal writer stopped")});
+}
+
+std::future<append_result> group_commit_writer::submit(append_request request) {
+  auto promise = std::make_shared<std::promise<append_result>>();
+  auto future = promise->get_future();
+  submit(std::move(request),
+         [promise](append_result result) { promise->set_value(std::move(result)); });
+  return future;
+}
+
+void group_commit_writer::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  std::lock_guard<std::mutex> lock(join_mutex_);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+writer_stats group_commit_writer::stats() const {
+  writer_stats s;
+  s.batches = batches_.load();
+  s.requests = requests_.load();
+  s.events = events_.load();
+  s.failed_requests = failed_.load();
+  s.retries = retries_.load();
+  s.last_batch_requests = last_batch_requests_.load();
+  s.last_batch_events = last_batch_events_.load();
+  s.last_batch_us = last_batch_us_.load();
+  s.total_batch_us = total_batch_us_.load();
+  s.total_latency_us = total_latency_us_.load();
+  s.max_latency_us = max_latency_us_.load();
+  std::lock_guard<std::mutex> lock(mutex_);
+  s.queue_depth = queue_.size();
+  return s;
+}
+
+void group_commit_writer::run() {
+  std::vector<pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping and drained
+      if (options_.linger.count() > 0 && !stopping_ && queued_events_ < options_.max_batch_events &&
+          queue_.size() < options_.max_batch_requests) {
+        wake_.wait_for(lock, options_.linger, [this] {
+          return stopping_ || queued_events_ >= options_.max_batch_events ||
+                 queue_.size() >= options_.max_batch_requests;
+        });
+      }
+      std::size_t events = 0;
+      while (!queue_.empty() && batch.size() < options_.max_batch_requests) {
+        const auto n = queue_.front().events;
+        if (!batch.empty() && events + n > options_.max_batch_events) break;
+        events += n;
+        queued_events_ -= n;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    write_batch(batch);
+    batch.clear();
+  }
+}
+
+void group_commit_writer::write_batch(std::vector<pending>& batch) {
+  // The requests still to write (moved out of `batch`, not copied: payloads can be large) and
+  // where each came from; both shrink as requests get a final answer.
+  std::vector<append_request> requests;
+  std::vector<std::size_t> origin;
+  requests.reserve(batch.size());
+  origin.reserve(batch.size());
+  std::uint64_t batch_events = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    requests.push_back(std::move(batch[i].request));
+    origin.push_back(i);
+    batch_events += batch[i].events;
+  }
+  auto backoff = options_.retry_backoff;
+  for (int attempt = 1; !requests.empty(); ++attempt) {
+    const bool last_attempt = attempt >= options_.max_attempts;
+    std::vector<append_result> results;
+    if (!store_) {
+      try {
+        store_ = make_store_();
+      } catch (const std::exception& e) {
+        results.assign(requests.size(),
+                       unexpected{retryable(std::string("cannot create store: ") + e.what())});
+      } catch (...) {
+        results.assign(requests.size(), unexpected{retryable("cannot create store")});
+      }
+    }
+    if (store_) {
+      const auto started = std::chrono::steady_clock::now();
+      results = store_->append_batch(requests);
+      const auto took = micros_since(started);
+      last_batch_us_.store(took);
+      total_batch_us_.fetch_add(took);
+      batches_.fetch_add(1);
+      last_batch_requests_.store(requests.size());
+      last_batch_events_.store(batch_events);
+    }
+    std::vector<append_request> again;
+    std::vector<std::size_t> again_origin;
+    for (std::size_t k = 0; k < requests.size(); ++k) {
+      auto& result = results[k];
+      if (!result && result.error().code == store_errc::retryable && !last_attempt) {
+        again.push_back(std::move(requests[k]));
+        again_origin.push_back(origin[k]);
+      } else {
+        answer(batch[origin[k]], std::move(result));
+      }
+    }
+    requests = std::move(again);
+    origin = std::move(again_origin);
+    if (!requests.empty()) {
+      retries_.fetch_add(1);
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+    }
+  }
+}
+
+void group_commit_writer::answer(pending& p, append_result result) {
+  const auto latency = micros_since(p.queued_at);
+  total_latency_us_.fetch_add(latency);
+  auto max = max_latency_us_.load();
+  while (latency > max && !max_latency_us_.compare_exchange_weak(max, latency)) {
+  }
+  requests_.fetch_add(1);
+  if (result) {
+    events_.fetch_add(p.events);
+  } else {
+    failed_.fetch_add(1);
+  }
+  try {
+    p.done(std::move(result));
+  } catch (...) {
+    // A throwing callback must not kill the writer (and with it every other caller's answer).
+  }
+}
+
+}  // namespace saga::persistence

@@ -1,0 +1,112 @@
+// Group commit: collects appends from many callers and streams and writes whatever is queued
+// with one event_store::append_batch (one transaction), then answers each caller. Runs its own
+// thread (not a CAF thread) that owns its own event_store; submit() and stats() are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "persistence/event_store.hpp"
+
+namespace saga::persistence {
+
+struct writer_options {
+  /// A batch takes queued requests until either limit is reached (a single larger request
+  /// still goes alone).
+  std::size_t max_batch_events = 2000;
+  std::size_t max_batch_requests = 2000;
+  /// Extra wait for more appends when the queue holds less than a full batch. 0 = write at
+  /// once: with many callers in flight, appends pile up during the previous write anyway.
+  std::chrono::microseconds linger{0};
+  /// Attempts per request on `retryable` errors (reconnecting in between); safe because
+  /// appends are idempotent by event id.
+  int max_attempts = 3;
+  std::chrono::milliseconds retry_backoff{20};  ///< doubled after each failed attempt
+};
+
+/// Counters for metrics; a consistent-enough snapshot (each field is read atomically).
+struct writer_stats {
+  std::uint64_t batches = 0;
+  std::uint64_t requests = 0;  ///< requests answered
+  std::uint64_t events = 0;    ///< events in answered requests that succeeded
+  std::uint64_t failed_requests = 0;
+  std::uint64_t retries = 0;  ///< batch attempts repeated after a retryable error
+  std::uint64_t last_batch_requests = 0;
+  std::uint64_t last_batch_events = 0;
+  std::uint64_t last_batch_us = 0;     ///< duration of the last append_batch
+  std::uint64_t total_batch_us = 0;    ///< sum of append_batch durations (store busy time)
+  std::uint64_t total_latency_us = 0;  ///< sum over answered requests of submit → answer
+  std::uint64_t max_latency_us = 0;
+  std::uint64_t queue_depth = 0;  ///< requests waiting now
+};
+
+class group_commit_writer {
+ public:
+  using store_factory = std::function<std::unique_ptr<event_store>()>;
+  using callback = std::function<void(append_result)>;
+
+  /// Starts the writer thread; it calls `make_store` once (again only if that threw) to get the
+  /// store it owns, so a PostgreSQL store opens its connection on that thread.
+  explicit group_commit_writer(store_factory make_store, writer_options options = {});
+  /// Stops (draining the queue) and joins.
+  ~group_commit_writer();
+  group_commit_writer(const group_commit_writer&) = delete;
+  group_commit_writer& operator=(const group_commit_writer&) = delete;
+
+  /// Queues an append; `done` runs exactly once, on the writer thread, with this request's own
+  /// result. It must not block (it may call submit()). Requests are written in submission
+  /// order, so a caller may pipeline appends to one stream (expected versions chained): a
+  /// later one builds on an earlier one, even in the same batch. After stop() `done` runs at
+  /// once, on the caller's thread, with `retryable` ("journal writer stopped").
+  void submit(append_request request, callback done);
+
+  /// Same, answered through a future.
+  [[nodiscard]] std::future<append_result> submit(append_request request);
+
+  /// Stops accepting appends, writes everything already queued, answers it, joins the thread.
+  /// Idempotent; any thread. From a callback it only stops accepting (the writer cannot join
+  /// itself); never destroy the writer from one of its own callbacks.
+  void stop();
+
+  [[nodiscard]] writer_stats stats() const;
+
+ private:
+  struct pending {
+    append_request request;  // moved out when its batch is written
+    callback done;
+    std::chrono::steady_clock::time_point queued_at;
+    std::size_t events = 0;
+  };
+
+  void run();
+  void write_batch(std::vector<pending>& batch);
+  void answer(pending& p, append_result result);
+
+  store_factory make_store_;
+  writer_options options_;
+  std::unique_ptr<event_store> store_;  // writer thread only
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<pending> queue_;
+  std::size_t queued_events_ = 0;
+  bool stopping_ = false;
+
+  std::atomic<std::uint64_t> batches_{0}, requests_{0}, events_{0}, failed_{0}, retries_{0};
+  std::atomic<std::uint64_t> last_batch_requests_{0}, last_batch_events_{0}, last_batch_us_{0};
+  std::atomic<std::uint64_t> total_batch_us_{0};
+  std::atomic<std::uint64_t> total_latency_us_{0}, max_latency_us_{0};
+
+  std::mutex join_mutex_;
+  std::thread thread_;  // last: starts after everything above is initialized
+};
+
+}  // namespace saga::persistence

@@ -1,0 +1,522 @@
+#include "persistence/pg_event_store.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <deque>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+
+#include <pqxx/pqxx>
+
+#include "persistence/pg_error.hpp"
+
+namespace saga::persistence {
+
+namespace {
+
+#define SAGA_EVENT_COLUMNS                                                                  \
+  "position, stream_id, stream_type, version, event_id::text, event_type, schema_version, " \
+  "payload::text, metadata::text, (extract(epoch FROM recorded_at) * 1000)::bigint"
+
+constexpr const char* read_stream_stmt = "saga_read_stream";
+constexpr const char* read_stream_sql =
+    "SELECT " SAGA_EVENT_COLUMNS
+    " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3";
+
+constexpr const char* read_all_stmt = "saga_read_all";
+constexpr const char* read_all_sql =
+    "SELECT " SAGA_EVENT_COLUMNS " FROM events WHERE position > $1 ORDER BY position LIMIT $2";
+
+#undef SAGA_EVENT_COLUMNS
+
+constexpr const char* stream_version_stmt = "saga_stream_version";
+constexpr const char* stream_version_sql =
+    "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1";
+
+constexpr const char* save_snapshot_stmt = "saga_save_snapshot";
+constexpr const char* save_snapshot_sql =
+    "INSERT INTO snapshots AS s (stream_id, stream_type, version, schema_version, payload) "
+    "VALUES ($1, $2, $3, $4, $5::jsonb) "
+    "ON CONFLICT (stream_id) DO UPDATE SET stream_type = EXCLUDED.stream_type, "
+    "version = EXCLUDED.version, schema_version = EXCLUDED.schema_version, "
+    "payload = EXCLUDED.payload, taken_at = now() "
+    "WHERE s.version < EXCLUDED.version RETURNING 1";
+
+constexpr const char* load_snapshot_stmt = "saga_load_snapshot";
+constexpr const char* load_snapshot_sql =
+    "SELECT stream_type, version, schema_version, payload::text, "
+    "(extract(epoch FROM taken_at) * 1000)::bigint FROM snapshots WHERE stream_id = $1";
+
+const std::vector<std::string>& copy_columns() {
+  static const std::vector<std::string> columns = {"stream_id", "stream_type", "version",
+                                                   "event_id",  "event_type",  "schema_version",
+                                                   "payload",   "metadata"};
+  return columns;
+}
+
+// Elements of a PostgreSQL array literal: always quoted, so only " and \ need escaping.
+void append_array_text(std::string& out, const std::string& value) {
+  out.push_back('"');
+  for (const char c : value) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+std::int64_t clamp_limit(std::size_t limit) {
+  constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(limit, max));
+}
+
+recorded_event event_from_row(const pqxx::row& row) {
+  recorded_event e;
+  e.position = row[0].as<std::int64_t>();
+  e.stream_id = row[1].c_str();
+  e.stream_type = row[2].c_str();
+  e.version = row[3].as<std::int64_t>();
+  e.event_id = row[4].c_str();
+  e.event_type = row[5].c_str();
+  e.schema_version = row[6].as<int>();
+  e.payload = row[7].c_str();
+  e.metadata = metadata_from_json(row[8].c_str());
+  e.recorded_at_ms = row[9].as<std::int64_t>();
+  return e;
+}
+
+store_error conflict(const append_request& request, std::int64_t actual) {
+  return store_error{store_errc::version_conflict,
+                     "stream " + request.stream_id + " is at version " + std::to_string(actual) +
+                         ", expected " + std::to_string(request.expected_version),
+                     actual};
+}
+
+store_error not_written() {
+  return store_error{store_errc::internal, "not written (bug: no outcome recorded)", -1};
+}
+
+}  // namespace
+
+struct pg_event_store::impl {
+  pg_store_options options;
+  std::unique_ptr<pqxx::connection> conn;
+  std::uint64_t round_trips = 0;
+  std::uint64_t connections = 0;
+  // Stream → a version this store knows is committed (it wrote, or was told under the journal
+  // lock). Events are never deleted, so that version exists for ever: a request expecting it
+  // cannot leave a gap, and if the stream has moved on the unique index stops the COPY. Such
+  // requests (and new streams) skip journal_check's per-stream lookups.
+  std::unordered_map<std::string, std::int64_t> known_versions;
+
+  void remember(const std::string& stream, std::int64_t version);
+
+  std::optional<store_error> ensure_connected();
+  detail::classified_error fail(const std::string& context);
+  std::string check_statement(pqxx::transaction_base& tx,
+                              const std::vector<const append_request*>& valid,
+                              const std::vector<std::size_t>& members, bool probe_all) const;
+  std::vector<append_result> write(const std::vector<const append_request*>& valid,
+                                   const std::vector<std::vector<std::size_t>>& rounds,
+                                   bool probe_all);
+  template <class T, class F>
+  expected<T, store_error> guarded(const char* context, F&& body);
+};
+
+std::optional<store_error> pg_event_store::impl::ensure_connected() {
+  if (conn && conn->is_open()) return std::nullopt;
+  conn.reset();
+  try {
+    auto c = std::make_unique<pqxx::connection>(options.database_url);
+    ++connections;
+    // libpqxx 6 would silently reconnect a broken connection and lose the session settings
+    // below; we reconnect ourselves instead.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    {
+      pqxx::nontransaction tx(*c);
+      // An acknowledged append must be durable whatever the server default is.
+      std::string setup = "SET synchronous_commit TO on; SET application_name TO " +
+                          tx.quote(options.application_name);
+      if (!options.schema.empty()) setup += "; SET search_path TO " + tx.quote_name(options.schema);
+      // Fail here, clearly, if the journal's migrations have not been applied.
+      setup += "; SELECT 'journal_check(boolean,text[],bigint[],integer[],uuid[])'::regprocedure";
+      ++round_trips;
+      tx.exec(setup);
+    }
+    c->prepare(read_stream_stmt, read_stream_sql);
+    c->prepare(read_all_stmt, read_all_sql);
+    c->prepare(stream_version_stmt, stream_version_sql);
+    c->prepare(save_snapshot_stmt, save_snapshot_sql);
+    c->prepare(load_snapshot_stmt, load_snapshot_sql);
+    conn = std::move(c);
+    return std::nullopt;
+  } catch (...) {
+    return detail::classify_current_exception("connecting to PostgreSQL").error;
+  }
+}
+
+// Classifies the exception being handled and drops the connection if it cannot be reused.
+detail::classified_error pg_event_store::impl::fail(const std::string& context) {
+  auto c = detail::classify_current_exception(context);
+  if (c.connection_unusable || (conn && !conn->is_open())) {
+    conn.reset();
+    c.error.code = store_errc::retryable;
+    c.connection_unusable = true;
+  }
+  return c;
+}
+
+template <class T, class F>
+expected<T, store_error> pg_event_store::impl::guarded(const char* context, F&& body) {
+  if (auto error = ensure_connected()) return unexpected{std::move(*error)};
+  try {
+    return body();
+  } catch (...) {
+    return unexpected{fail(context).error};
+  }
+}
+
+void pg_event_store::impl::remember(const std::string& stream, std::int64_t version) {
+  if (version <= 0) return;
+  if (known_versions.size() >= options.known_versions_capacity &&
+      known_versions.count(stream) == 0) {
+    known_versions.clear();  // crude but bounded; a miss only costs a lookup in journal_check
+  }
+  auto& v = known_versions[stream];
+  v = std::max(v, version);
+}
+
+// A call of journal_check for `members` as SQL text: literals instead of parameters, so that it
+// can share a simple-protocol query string (and so a round trip) with BEGIN.
+std::string pg_event_store::impl::check_statement(pqxx::transaction_base& tx,
+                                                  const std::vector<const append_request*>& valid,
+                                                  const std::vector<std::size_t>& members,
+                                                  bool probe_all) const {
+  std::string streams = "{", expected = "{", counts = "{", event_ids = "{";
+  for (const auto i : members) {
+    const auto& r = *valid[i];
+    if (streams.size() > 1) {
+      streams.push_back(',');
+      expected.push_back(',');
+      counts.push_back(',');
+    }
+    append_array_text(streams, r.stream_id);
+    expected += std::to_string(r.expected_version);
+    counts += std::to_string(r.events.size());
+    for (const auto& ev : r.events) {
+      if (event_ids.size() > 1) event_ids.push_back(',');
+      event_ids += ev.event_id;  // validated: hex digits and dashes only
+    }
+  }
+  streams.push_back('}');
+  expected.push_back('}');
+  counts.push_back('}');
+  event_ids.push_back('}');
+  return std::string("SELECT request, outcome, stream_version, last_position FROM journal_check(") +
+         (probe_all ? "true, " : "false, ") + tx.quote(streams) + "::text[], '" + expected +
+         "'::bigint[], '" + counts + "'::integer[], '" + event_ids + "'::uuid[])";
+}
+
+// One attempt at the batch in one transaction. Per round: BEGIN (first round only) plus either
+// journal_check for the requests this store cannot vouch for or just journal_lock, in one query
+// string; then a COPY of the approved events. Then COMMIT plus reading the last position drawn.
+// Throws on any failure, after rolling back.
+std::vector<append_result> pg_event_store::impl::write(
+    const std::vector<const append_request*>& valid,
+    const std::vector<std::vector<std::size_t>>& rounds, bool probe_all) {
+  std::vector<append_result> out(valid.size(), unexpected{not_written()});
+  pqxx::nontransaction tx(*conn);
+  std::vector<std::pair<std::size_t, std::size_t>> copied;  // request, events, in COPY order
+  // Versions written earlier in this transaction (a later round builds on them).
+  std::unordered_map<std::string_view, std::int64_t> in_transaction_versions;
+  bool in_transaction = false;
+  try {
+    for (std::size_t round = 0; round < rounds.size(); ++round) {
+      std::vector<std::size_t> approved, to_check;
+      for (const auto i : rounds[round]) {
+        const auto& r = *valid[i];
+        bool vouched = !probe_all && r.expected_version == 0;
+        if (!probe_all && !vouched) {
+          const auto pending = in_transaction_versions.find(r.stream_id);
+          if (pending != in_transaction_versions.end()) {
+            vouched = pending->second == r.expected_version;
+          } else {
+            const auto known = known_versions.find(r.stream_id);
+            vouched = known != known_versions.end() && known->second == r.expected_version;
+          }
+        }
+        (vouched ? approved : to_check).push_back(i);
+      }
+      std::string sql = round == 0 ? "BEGIN; " : "";
+      sql += to_check.empty() ? std::string("SELECT journal_lock()")
+                              : check_statement(tx, valid, to_check, probe_all);
+      ++round_trips;
+      in_transaction = true;
+      const auto rows = tx.exec(sql);
+      if (!to_check.empty()) {
+        if (rows.size() != to_check.size()) {
+          throw std::runtime_error("journal_check returned " + std::to_string(rows.size()) +
+                                   " rows for " + std::to_string(to_check.size()) + " requests");
+        }
+        for (const auto& row : rows) {
+          const auto k = static_cast<std::size_t>(row[0].as<int>() - 1);
+          if (k >= to_check.size()) throw std::runtime_error("journal_check: bad request index");
+          const auto i = to_check[k];
+          const auto& request = *valid[i];
+          const std::string_view outcome = row[1].c_str();
+          const auto version = row[2].as<std::int64_t>();
+          if (outcome == "ok") {
+            approved.push_back(i);
+          } else if (outcome == "duplicate") {
+            out[i] = append_ok{version, row[3].as<std::int64_t>(), true};
+          } else if (outcome == "conflict") {
+            out[i] = unexpected{conflict(request, version)};
+          } else if (outcome == "invalid") {
+            out[i] = unexpected{store_error{store_errc::invalid_request,
+                                            "an event_id is already used by another stream", -1}};
+          } else {
+            throw std::runtime_error("journal_check: unknown outcome '" + std::string(outcome) +
+                                     "'");
+          }
+        }
+        std::sort(approved.begin(), approved.end());  // request order, for positions
+      }
+      if (approved.empty()) continue;
+      // COPY is PostgreSQL's fastest way in (multi-row heap inserts).
+      round_trips += 2;
+      pqxx::stream_to copy(tx, "events", copy_columns());
+      for (const auto i : approved) {
+        const auto& request = *valid[i];
+        std::int64_t version = request.expected_version;
+        for (const auto& ev : request.events) {
+          copy << std::make_tuple(request.stream_id, request.stream_type, ++version, ev.event_id,
+                                  ev.event_type, ev.schema_version, ev.payload,
+                                  metadata_to_json(ev.metadata));
+        }
+        out[i] = append_ok{version, 0, false};  // last_position once committed
+        in_transaction_versions[request.stream_id] = version;
+        copied.emplace_back(i, request.events.size());
+      }
+      copy.complete();
+    }
+    if (options.before_commit) options.before_commit();
+    ++round_trips;
+    if (copied.empty()) {
+      tx.exec("COMMIT");
+    } else {
+      // Under the journal lock this transaction drew its positions contiguously, in COPY
+      // order, so the last one tells them all. currval is per session and survives COMMIT.
+      const auto last =
+          tx.exec("COMMIT; SELECT currval(pg_get_serial_sequence('events', 'position'))")[0][0]
+              .as<std::int64_t>();
+      std::int64_t end = last;
+      for (auto it = copied.rbegin(); it != copied.rend(); ++it) {
+        out[it->first]->last_position = end;
+        end -= static_cast<std::int64_t>(it->second);
+      }
+    }
+  } catch (...) {
+    if (in_transaction && conn && conn->is_open()) {
+      try {
+        tx.exec("ROLLBACK");
+      } catch (...) {
+        // The original failure is what the caller needs to see.
+      }
+    }
+    throw;
+  }
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    if (out[i]) {
+      remember(valid[i]->stream_id, out[i]->version);
+    } else if (out[i].error().code == store_errc::version_conflict) {
+      remember(valid[i]->stream_id, out[i].error().actual_version);  // seen under the lock
+    }
+  }
+  return out;
+}
+
+pg_event_store::pg_event_store(pg_store_options options) : impl_(std::make_unique<impl>()) {
+  impl_->options = std::move(options);
+}
+
+pg_event_store::pg_event_store(const std::string& database_url)
+    : pg_event_store([&] {
+        pg_store_options o;
+        o.database_url = database_url;
+        return o;
+      }()) {}
+
+pg_event_store::~pg_event_store() = default;
+
+std::vector<append_result> pg_event_store::append_batch(
+    const std::vector<append_request>& requests) {
+  std::vector<append_result> results(requests.size(), unexpected{not_written()});
+  std::vector<const append_request*> valid;
+  std::vector<std::size_t> origin;        // valid index → request index
+  std::deque<append_request> normalized;  // lower-cased copies, only when a request needs one
+  valid.reserve(requests.size());
+  origin.reserve(requests.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (auto error = validate_append(requests[i])) {
+      results[i] = unexpected{std::move(*error)};
+      continue;
+    }
+    const auto& events = requests[i].events;
+    const bool upper = std::any_of(events.begin(), events.end(), [](const new_event& ev) {
+      return std::any_of(ev.event_id.begin(), ev.event_id.end(),
+                         [](char c) { return c >= 'A' && c <= 'F'; });
+    });
+    if (upper) {
+      normalized.push_back(requests[i]);
+      normalize_event_ids(normalized.back());
+      valid.push_back(&normalized.back());
+    } else {
+      valid.push_back(&requests[i]);
+    }
+    origin.push_back(i);
+  }
+  if (valid.empty()) return results;
+
+  // journal_check takes each stream and event id at most once per call; a request that
+  // repeats an earlier one's stream or event id goes to a later round of the same transaction,
+  // where it sees the earlier request's rows (so it builds on it, or is a duplicate of it).
+  std::vector<std::vector<std::size_t>> rounds(1);
+  {
+    std::unordered_map<std::string_view, std::size_t> stream_round, id_round;
+    stream_round.reserve(valid.size());
+    id_round.reserve(valid.size());
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+      std::size_t round = 0;
+      const auto bump = [&round](auto& seen, std::string_view key) {
+        const auto it = seen.find(key);
+        if (it != seen.end()) round = std::max(round, it->second + 1);
+      };
+      bump(stream_round, valid[i]->stream_id);
+      for (const auto& ev : valid[i]->events) bump(id_round, ev.event_id);
+      stream_round[valid[i]->stream_id] = round;
+      for (const auto& ev : valid[i]->events) id_round[ev.event_id] = round;
+      if (round >= rounds.size()) rounds.resize(round + 1);
+      rounds[round].push_back(i);
+    }
+  }
+
+  const auto fail_all = [&](const store_error& error) {
+    for (const auto i : origin) results[i] = unexpected{error};
+    return results;
+  };
+  if (auto error = impl_->ensure_connected()) return fail_all(*error);
+
+  store_error error;
+  for (bool probe_all : {false, true}) {
+    try {
+      auto written = impl_->write(valid, rounds, probe_all);
+      for (std::size_t k = 0; k < valid.size(); ++k) results[origin[k]] = std::move(written[k]);
+      return results;
+    } catch (...) {
+      const auto c = impl_->fail("appending to the journal");
+      error = c.error;
+      // A fresh request reused a stored event id (or a writer bypassed the journal lock): the
+      // COPY hit a unique index. Check again, looking up every id this time.
+      if (!(c.unique_violation && !probe_all && impl_->conn)) break;
+    }
+  }
+
+  const bool request_level =
+      error.code == store_errc::invalid_request || error.code == store_errc::version_conflict;
+  if (!request_level || !impl_->conn) return fail_all(error);
+  if (valid.size() == 1) {
+    if (error.code == store_errc::version_conflict) {
+      try {
+        pqxx::nontransaction tx(*impl_->conn);
+        ++impl_->round_trips;
+        error.actual_version =
+            tx.exec_prepared1(stream_version_stmt, valid[0]->stream_id)[0].as<std::int64_t>();
+      } catch (...) {
+        (void)impl_->fail("reading the stream version");
+      }
+    }
+    results[origin[0]] = unexpected{std::move(error)};
+    return results;
+  }
+  // The database rejected one request's data for the whole batch (e.g. a constraint added
+  // outside the migrations); isolate it by writing the requests one by one, in order.
+  for (std::size_t k = 0; k < valid.size(); ++k) {
+    results[origin[k]] = std::move(append_batch({*valid[k]}).front());
+  }
+  return results;
+}
+
+expected<std::vector<recorded_event>, store_error> pg_event_store::read_stream(
+    const std::string& stream_id, std::int64_t from_version, std::size_t limit) {
+  return impl_->guarded<std::vector<recorded_event>>("reading a stream", [&] {
+    pqxx::nontransaction tx(*impl_->conn);
+    ++impl_->round_trips;
+    const auto rows =
+        tx.exec_prepared(read_stream_stmt, stream_id, from_version, clamp_limit(limit));
+    std::vector<recorded_event> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) out.push_back(event_from_row(row));
+    return out;
+  });
+}
+
+expected<std::vector<recorded_event>, store_error> pg_event_store::read_all(
+    std::int64_t after_position, std::size_t limit) {
+  return impl_->guarded<std::vector<recorded_event>>("reading the journal", [&] {
+    pqxx::nontransaction tx(*impl_->conn);
+    ++impl_->round_trips;
+    const auto rows = tx.exec_prepared(read_all_stmt, after_position, clamp_limit(limit));
+    std::vector<recorded_event> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) out.push_back(event_from_row(row));
+    return out;
+  });
+}
+
+expected<bool, store_error> pg_event_store::save_snapshot(const snapshot& snap) {
+  if (auto error = validate_snapshot(snap)) return unexpected{std::move(*error)};
+  return impl_->guarded<bool>("saving a snapshot", [&] {
+    pqxx::nontransaction tx(*impl_->conn);
+    ++impl_->round_trips;
+    const auto rows = tx.exec_prepared(save_snapshot_stmt, snap.stream_id, snap.stream_type,
+                                       snap.version, snap.schema_version, snap.payload);
+    return !rows.empty();
+  });
+}
+
+expected<std::optional<snapshot>, store_error> pg_event_store::load_snapshot(
+    const std::string& stream_id) {
+  return impl_->guarded<std::optional<snapshot>>("loading a snapshot", [&] {
+    pqxx::nontransaction tx(*impl_->conn);
+    ++impl_->round_trips;
+    const auto rows = tx.exec_prepared(load_snapshot_stmt, stream_id);
+    if (rows.empty()) return std::optional<snapshot>{};
+    const auto& row = rows[0];
+    snapshot s;
+    s.stream_id = stream_id;
+    s.stream_type = row[0].c_str();
+    s.version = row[1].as<std::int64_t>();
+    s.schema_version = row[2].as<int>();
+    s.payload = row[3].c_str();
+    s.taken_at_ms = row[4].as<std::int64_t>();
+    return std::optional<snapshot>{std::move(s)};
+  });
+}
+
+expected<done, store_error> pg_event_store::connect() {
+  if (auto error = impl_->ensure_connected()) return unexpected{std::move(*error)};
+  return done{};
+}
+
+expected<int, store_error> pg_event_store::backend_pid() {
+  return impl_->guarded<int>("reading the backend pid", [&] { return impl_->conn->backendpid(); });
+}
+
+std::uint64_t pg_event_store::round_trips() const noexcept { return impl_->round_trips; }
+
+std::uint64_t pg_event_store::connections_opened() const noexcept { return impl_->connections; }
+
+}  // namespace saga::persistence
