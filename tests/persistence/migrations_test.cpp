@@ -2,8 +2,8 @@
 // edited or unknown applied migrations. Each test works in its own throwaway schema.
 #include <atomic>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
