@@ -130,19 +130,13 @@ std::optional<status> parse_status(std::string_view name) noexcept {
 }
 
 result<decision<event>> decide(const state& s, const command& cmd) {
-  const auto& key =
-      std::visit([](const auto& c) -> const std::string& { return c.idempotency_key; }, cmd);
-  if (auto earlier = replay(s.handled, key)) return std::move(*earlier);
+  if (auto earlier = replay(s.handled, key_of(cmd))) return std::move(*earlier);
   return std::visit(command_handler{s}, cmd);
 }
 
 state evolve(state s, const event& e) {
   std::visit(event_handler{s}, e);
-  ++s.version;
-  const auto& key =
-      std::visit([](const auto& ev) -> const std::string& { return ev.idempotency_key; }, e);
-  if (!key.empty()) s.handled[key].push_back(e);
-  return s;
+  return record_applied(std::move(s), e);
 }
 
 }  // namespace saga::domain::payment

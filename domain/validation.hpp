@@ -7,6 +7,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "domain/rejection.hpp"
@@ -34,6 +35,22 @@ template <class Event>
   d.replayed = true;
   d.earlier = it->second;
   return d;
+}
+
+/// The idempotency key carried by a command or event variant whose alternatives all have one.
+template <class Variant>
+[[nodiscard]] const std::string& key_of(const Variant& v) noexcept {
+  return std::visit([](const auto& x) -> const std::string& { return x.idempotency_key; }, v);
+}
+
+/// The bookkeeping every keyed aggregate's evolve() does after applying `e`: count the
+/// version and remember the event under its idempotency key.
+template <class State, class Event>
+[[nodiscard]] State record_applied(State s, const Event& e) {
+  ++s.version;
+  const auto& key = key_of(e);
+  if (!key.empty()) s.handled[key].push_back(e);
+  return s;
 }
 
 /// A decision that emits exactly `e` (call as emit<event>(…)).
