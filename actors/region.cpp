@@ -232,8 +232,12 @@ class region_logic {
     if (e.in_flight && !e.queue.empty() && !e.queue.front().is_query) {
       correlation = e.queue.front().command.meta.correlation_id;
     }
-    detail::log().error("{} {} crashed (correlation id '{}'): {}", Traits::stream_type, id,
-                        correlation, self->system().render(dm.reason));
+    // The actor's exception handler already logged the crash with its cause; only exits it
+    // could not log (a kill, a failed recovery) are logged here.
+    if (dm.reason != caf::sec::runtime_error) {
+      detail::log().error("{} {} went down (correlation id '{}'): {}", Traits::stream_type, id,
+                          correlation, self->system().render(dm.reason));
+    }
     if (e.in_flight) {
       e.in_flight = false;
       auto& front = e.queue.front();

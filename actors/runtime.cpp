@@ -93,12 +93,17 @@ struct runtime::impl {
     auto promise = std::make_shared<std::promise<Reply>>();
     auto future = promise->get_future();
     const auto timeout = options.ask_timeout;
-    system.spawn([=](caf::event_based_actor* self) {
-      self->request(region, timeout, msg)
-          .then(
-              [=](Reply& r) { promise->set_value(std::move(r)); },
-              [=](caf::error& err) { promise->set_value(no_answer<Reply>(self->system(), err)); });
-    });
+    // The request travels as a spawn argument: CAF 0.17 dereferences a null argument tuple
+    // when a function actor is spawned without arguments (UBSan: reference binding to null).
+    system.spawn(
+        [promise, region, timeout](caf::event_based_actor* self, Message m) {
+          self->request(region, timeout, std::move(m))
+              .then([=](Reply& r) { promise->set_value(std::move(r)); },
+                    [=](caf::error& err) {
+                      promise->set_value(no_answer<Reply>(self->system(), err));
+                    });
+        },
+        std::move(msg));
     return future;
   }
 };
