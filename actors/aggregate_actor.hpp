@@ -1,7 +1,8 @@
-// Aggregate actors: one per aggregate instance, owned and supervised by its region. On start it
-// recovers (snapshot + events through evolve) before taking any message, then handles one
-// command at a time: decide → append through the group-commit writer → evolve → reply.
-// Confined to its actor; never blocks a scheduler thread (journal I/O runs elsewhere).
+// Aggregate actors: one per aggregate instance (saga instances included), owned and supervised
+// by its region. On start it recovers (snapshot + events through evolve) before taking any
+// message, then handles one command at a time: decide → append through the group-commit writer
+// → evolve → reply (per-type hooks in actors/aggregate_logic.hpp: the payment's gateway call,
+// the saga's actions). Confined to its actor; never blocks a scheduler thread.
 #pragma once
 
 #include <cstdint>
@@ -25,10 +26,14 @@ class group_commit_writer;
 
 namespace saga::actors {
 
+struct actor_services;  // see actors/services.hpp
+
 /// Answered once recovery is done (the region sends it right after spawning).
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 /// Internal: the journal did not answer append `seq` in time.
 using app_tmo_atom = caf::atom_constant<caf::atom("app_tmo")>;
+/// Internal: re-read the journal and resume pending work (sagas, after a failed job).
+using resync_atom = caf::atom_constant<caf::atom("resync")>;
 
 template <class Traits>
 using aggregate_actor =
@@ -38,13 +43,16 @@ using aggregate_actor =
                          state_reply<typename Traits::state>>,
                      caf::replies_to<ready_atom>::with<ready_atom>,
                      caf::reacts_to<append_outcome>,  // internal: the writer's answer
-                     caf::reacts_to<app_tmo_atom, std::uint64_t>>;
+                     caf::reacts_to<app_tmo_atom, std::uint64_t>, caf::reacts_to<resync_atom>>;
 
 /// What every aggregate actor of a runtime shares; immutable after start.
 struct aggregate_context {
   std::vector<journal_reader> readers;
   persistence::group_commit_writer* writer = nullptr;  ///< outlives every actor
   region_options options;
+  /// What sagas and payments need beyond the journal (regions, gateway, clock, catalog). Filled
+  /// in by the runtime before any actor of it handles a message; null in bare-region setups.
+  std::shared_ptr<actor_services> services;
 };
 
 /// Spawns the actor for aggregate `id` (not monitored: the caller monitors it).

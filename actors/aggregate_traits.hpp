@@ -32,6 +32,7 @@ struct order_traits {
   using command = domain::order::command;
   using event = domain::order::event;
   static constexpr const char* stream_type = "order";
+  static constexpr int schema_version = domain::aggregate_schema_version;
   static auto decide(const state& s, const command& c) { return domain::order::decide(s, c); }
   static state evolve(state s, const event& e) { return domain::order::evolve(std::move(s), e); }
   static domain::decoded<event> decode(const domain::encoded_event& e) {
@@ -48,6 +49,7 @@ struct payment_traits {
   using command = domain::payment::command;
   using event = domain::payment::event;
   static constexpr const char* stream_type = "payment";
+  static constexpr int schema_version = domain::aggregate_schema_version;
   static auto decide(const state& s, const command& c) { return domain::payment::decide(s, c); }
   static state evolve(state s, const event& e) { return domain::payment::evolve(std::move(s), e); }
   static domain::decoded<event> decode(const domain::encoded_event& e) {
@@ -64,6 +66,7 @@ struct inventory_traits {
   using command = domain::inventory::command;
   using event = domain::inventory::event;
   static constexpr const char* stream_type = "inventory";
+  static constexpr int schema_version = domain::aggregate_schema_version;
   static auto decide(const state& s, const command& c) { return domain::inventory::decide(s, c); }
   static state evolve(state s, const event& e) {
     return domain::inventory::evolve(std::move(s), e);
@@ -82,6 +85,7 @@ struct user_traits {
   using command = domain::user::command;
   using event = domain::user::event;
   static constexpr const char* stream_type = "user";
+  static constexpr int schema_version = domain::aggregate_schema_version;
   static auto decide(const state& s, const command& c) { return domain::user::decide(s, c); }
   static state evolve(state s, const event& e) { return domain::user::evolve(std::move(s), e); }
   static domain::decoded<event> decode(const domain::encoded_event& e) {

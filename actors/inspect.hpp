@@ -15,6 +15,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/outcome.hpp"
+#include "domain/idempotency.hpp"
 #include "domain/inventory.hpp"
 #include "domain/order.hpp"
 #include "domain/payment.hpp"
@@ -72,6 +73,28 @@ namespace saga::domain {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rejection& x) {
   return f(caf::meta::type_name("rejection"), x.code, x.message);
+}
+template <class Inspector, class Event>
+typename Inspector::result_type inspect(Inspector& f, remembered<Event>& x) {
+  return f(caf::meta::type_name("remembered"), x.key, x.events);
+}
+/// Capacity, then the entries oldest first; loading rebuilds the memory through remember().
+template <class Inspector, class Event>
+typename Inspector::result_type inspect(Inspector& f, idempotency_memory<Event>& x) {
+  if constexpr (Inspector::reads_state) {
+    std::uint64_t capacity = x.capacity();
+    std::vector<remembered<Event>> entries(x.begin(), x.end());
+    return f(caf::meta::type_name("idempotency_memory"), capacity, entries);
+  } else {
+    std::uint64_t capacity = 0;
+    std::vector<remembered<Event>> entries;
+    if (auto err = f(caf::meta::type_name("idempotency_memory"), capacity, entries)) return err;
+    idempotency_memory<Event> loaded(static_cast<std::size_t>(capacity));
+    for (const auto& entry : entries)
+      for (const auto& e : entry.events) loaded.remember(entry.key, e);
+    x = std::move(loaded);
+    return caf::none;
+  }
 }
 }  // namespace saga::domain
 

@@ -3,7 +3,11 @@
 #include <caf/actor_system_config.hpp>
 
 #include "actors/aggregate_traits.hpp"
+#include "actors/gateway_actor.hpp"
+#include "actors/gateway_inspect.hpp"
 #include "actors/inspect.hpp"
+#include "actors/saga_inspect.hpp"
+#include "actors/saga_traits.hpp"
 
 namespace saga::actors {
 namespace {
@@ -23,6 +27,8 @@ void add_message_types(caf::actor_system_config& config) {
   add_aggregate_types<payment_traits>(config, "saga_payment");
   add_aggregate_types<inventory_traits>(config, "saga_inventory");
   add_aggregate_types<user_traits>(config, "saga_user");
+  add_aggregate_types<saga_traits>(config, "saga_saga");
+  add_gateway_message_types(config);
   config.add_message_type<region_stats>("saga_region_stats");
   config.add_message_type<stream_load>("saga_stream_load");
   config.add_message_type<append_outcome>("saga_append_outcome");

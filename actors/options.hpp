@@ -24,6 +24,11 @@ struct region_options {
   std::chrono::milliseconds command_timeout{std::chrono::seconds(10)};
   /// Actor → journal: one read, snapshot save or append.
   std::chrono::milliseconds journal_timeout{std::chrono::seconds(5)};
+  /// Payment actor → payment gateway actor: one charge or refund. The payment actor stays busy
+  /// meanwhile (later commands for that payment queue behind it), which is what keeps a
+  /// compensation's refund behind a charge still in flight. Keep it well above the saga step
+  /// timeouts: a charge abandoned here may still be executed by the gateway, unrecorded.
+  std::chrono::milliseconds gateway_timeout{std::chrono::seconds(30)};
   /// Region → actor: recovery (snapshot + events) after a (re)start.
   std::chrono::milliseconds recovery_timeout{std::chrono::seconds(30)};
   /// First restart delay after a crash; doubled per consecutive crash, capped at max.

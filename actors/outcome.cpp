@@ -34,6 +34,8 @@ std::string_view to_string(failure_code code) noexcept {
       return "actor_unavailable";
     case failure_code::overloaded:
       return "overloaded";
+    case failure_code::gateway_unavailable:
+      return "gateway_unavailable";
   }
   return "unknown";
 }
@@ -45,6 +47,7 @@ bool is_retryable(failure_code code) noexcept {
     case failure_code::journal_unavailable:
     case failure_code::actor_unavailable:
     case failure_code::overloaded:
+    case failure_code::gateway_unavailable:
       return true;
     case failure_code::none:
     case failure_code::journal_error:

@@ -38,6 +38,7 @@ enum class failure_code : std::uint8_t {
   poison_command,       ///< the command crashed its actor repeatedly and was dropped
   actor_unavailable,    ///< the actor could not be (re)started within its restart budget
   overloaded,           ///< too many commands buffered for one actor
+  gateway_unavailable,  ///< the payment gateway failed or did not answer in time; nothing recorded
 };
 
 /// Stable names for logs and problem details.

@@ -1,7 +1,9 @@
 // Region implementation, generic over the aggregate traits. Commands and queries for one id are
 // forwarded one at a time, so the region always knows which command was in flight when an actor
 // crashed: that command is re-sent to the restarted actor (safe: idempotency keys) until it has
-// crashed max_command_attempts times, then it is answered as poison.
+// crashed max_command_attempts times, then it is answered as poison. An actor that exits normally
+// stopped itself while idle (self-passivation): it is dropped without counting a crash, and
+// re-activated at once when items are waiting for it.
 #include "actors/region.hpp"
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <utility>
 
 #include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
@@ -19,6 +22,7 @@
 
 #include "actors/inspect.hpp"
 #include "actors/log.hpp"
+#include "actors/saga_inspect.hpp"
 
 namespace saga::actors {
 namespace {
@@ -55,6 +59,7 @@ struct region_state {
   };
 
   std::shared_ptr<const aggregate_context> context;
+  region_options options;  // this region's own settings (actors use context->options)
   std::unordered_map<std::string, entity> entities;
   std::unordered_map<caf::actor_addr, std::string> by_addr;
   std::uint64_t generations = 0;
@@ -104,7 +109,7 @@ class region_logic {
   static void enqueue(self_ptr self, const std::string& id, item it) {
     auto& st = self->state;
     auto& e = st.entities[id];
-    if (e.queue.size() >= st.context->options.max_buffered) {
+    if (e.queue.size() >= st.options.max_buffered) {
       fail(it, failure_code::overloaded,
            std::string(Traits::stream_type) + " " + id + ": too many buffered commands");
       return;
@@ -126,7 +131,7 @@ class region_logic {
     st.by_addr[e.child.address()] = id;
     ++st.stats.spawned;
     // Answered only after recovery, so the ready answer is also the "recovered" signal.
-    self->request(e.child, st.context->options.recovery_timeout, ready_atom::value)
+    self->request(e.child, st.options.recovery_timeout, ready_atom::value)
         .then(
             [=](ready_atom) {
               auto it = self->state.entities.find(id);
@@ -161,7 +166,7 @@ class region_logic {
     auto& front = e.queue.front();
     auto on_error = [=](caf::error& err) { on_request_error(self, id, generation, err); };
     if (front.is_query) {
-      self->request(e.child, st.context->options.command_timeout, state_query<Traits>{id})
+      self->request(e.child, st.options.command_timeout, state_query<Traits>{id})
           .then(
               [=](typename state::query_answer& answer) {
                 if (auto* it = answered(self, id, generation)) {
@@ -171,7 +176,7 @@ class region_logic {
               },
               on_error);
     } else {
-      self->request(e.child, st.context->options.command_timeout, front.command)
+      self->request(e.child, st.options.command_timeout, front.command)
           .then(
               [=](typename state::command_answer& answer) {
                 if (auto* it = answered(self, id, generation)) {
@@ -223,7 +228,11 @@ class region_logic {
     auto found = st.entities.find(id);
     if (found == st.entities.end() || found->second.child.address() != dm.source) return;
     auto& e = found->second;
-    const auto& options = st.context->options;
+    const auto& options = st.options;
+    if (!dm.reason || dm.reason == caf::exit_reason::normal) {
+      on_stopped_itself(self, id, e);
+      return;
+    }
     e.child = nullptr;
     e.ready = false;
     e.generation = ++st.generations;  // answers of the dead actor no longer apply
@@ -270,6 +279,23 @@ class region_logic {
     self->delayed_send(self, delay, restart_atom::value, id, e.generation);
   }
 
+  /// A normal exit: the actor stopped itself while idle. An item in flight hit the dying actor
+  /// (it never handled it: it only stops with nothing left to do), so it is sent again to a
+  /// fresh activation without counting an attempt.
+  static void on_stopped_itself(self_ptr self, const std::string& id, entity& e) {
+    auto& st = self->state;
+    e.child = nullptr;
+    e.ready = false;
+    e.in_flight = false;
+    e.generation = ++st.generations;  // a late request_receiver_down no longer applies
+    ++st.stats.passivations;
+    if (e.queue.empty()) {
+      st.entities.erase(id);
+      return;
+    }
+    activate(self, id, e);
+  }
+
   static void on_restart(self_ptr self, const std::string& id, std::uint64_t generation) {
     auto found = self->state.entities.find(id);
     if (found == self->state.entities.end()) return;
@@ -281,7 +307,7 @@ class region_logic {
   static void passivate_idle(self_ptr self) {
     auto& st = self->state;
     const auto now = clock::now();
-    const auto limit = st.context->options.passivate_after;
+    const auto limit = st.options.passivate_after;
     for (auto it = st.entities.begin(); it != st.entities.end();) {
       auto& e = it->second;
       if (e.child && e.ready && !e.in_flight && e.queue.empty() && now - e.last_active >= limit) {
@@ -294,17 +320,19 @@ class region_logic {
         ++it;
       }
     }
-    self->delayed_send(self, check_interval(st.context->options), idle_atom::value);
+    self->delayed_send(self, check_interval(st.options), idle_atom::value);
   }
 };
 
 template <class Traits>
 typename region_t<Traits>::behavior_type region_behavior(
-    region_self<Traits> self, std::shared_ptr<const aggregate_context> context) {
+    region_self<Traits> self, std::shared_ptr<const aggregate_context> context,
+    region_options region_settings) {
   using L = region_logic<Traits>;
   self->state.context = std::move(context);
+  self->state.options = std::move(region_settings);
   self->set_down_handler([=](caf::down_msg& dm) { L::on_down(self, dm); });
-  const auto& options = self->state.context->options;
+  const auto& options = self->state.options;
   if (options.passivate_after.count() > 0) {
     self->delayed_send(self, check_interval(options), idle_atom::value);
   }
@@ -349,17 +377,29 @@ typename region_t<Traits>::behavior_type region_behavior(
 
 template <class Traits>
 region_actor<Traits> spawn_region(caf::actor_system& system,
-                                  std::shared_ptr<const aggregate_context> context) {
-  return system.spawn(region_behavior<Traits>, std::move(context));
+                                  std::shared_ptr<const aggregate_context> context,
+                                  region_options options) {
+  return system.spawn(region_behavior<Traits>, std::move(context), std::move(options));
 }
 
-template order_region spawn_region<order_traits>(caf::actor_system&,
-                                                 std::shared_ptr<const aggregate_context>);
-template payment_region spawn_region<payment_traits>(caf::actor_system&,
-                                                     std::shared_ptr<const aggregate_context>);
-template inventory_region spawn_region<inventory_traits>(caf::actor_system&,
-                                                         std::shared_ptr<const aggregate_context>);
-template user_region spawn_region<user_traits>(caf::actor_system&,
-                                               std::shared_ptr<const aggregate_context>);
+template <class Traits>
+region_actor<Traits> spawn_region(caf::actor_system& system,
+                                  std::shared_ptr<const aggregate_context> context) {
+  auto options = context->options;
+  return spawn_region<Traits>(system, std::move(context), std::move(options));
+}
+
+#define SAGA_INSTANTIATE_REGION(TRAITS)                                                         \
+  template region_actor<TRAITS> spawn_region<TRAITS>(caf::actor_system&,                        \
+                                                     std::shared_ptr<const aggregate_context>); \
+  template region_actor<TRAITS> spawn_region<TRAITS>(                                           \
+      caf::actor_system&, std::shared_ptr<const aggregate_context>, region_options);
+
+SAGA_INSTANTIATE_REGION(order_traits)
+SAGA_INSTANTIATE_REGION(payment_traits)
+SAGA_INSTANTIATE_REGION(inventory_traits)
+SAGA_INSTANTIATE_REGION(user_traits)
+SAGA_INSTANTIATE_REGION(saga_traits)
+#undef SAGA_INSTANTIATE_REGION
 
 }  // namespace saga::actors

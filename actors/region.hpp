@@ -17,6 +17,7 @@
 #include "actors/aggregate_traits.hpp"
 #include "actors/messages.hpp"
 #include "actors/outcome.hpp"
+#include "actors/saga_traits.hpp"
 
 namespace saga::actors {
 
@@ -39,11 +40,19 @@ using order_region = region_actor<order_traits>;
 using payment_region = region_actor<payment_traits>;
 using inventory_region = region_actor<inventory_traits>;
 using user_region = region_actor<user_traits>;
+using saga_region = region_actor<saga_traits>;
 
 /// Spawns the region of one aggregate type; its actors share `context`. Stopping the region
-/// stops its actors.
+/// stops its actors. The region uses its own copy of `context->options`.
 template <class Traits>
 [[nodiscard]] region_actor<Traits> spawn_region(caf::actor_system& system,
                                                 std::shared_ptr<const aggregate_context> context);
+
+/// Same, with region settings of its own (e.g. no passivation for sagas, which stop themselves
+/// when finished); the actors still use `context->options`.
+template <class Traits>
+[[nodiscard]] region_actor<Traits> spawn_region(caf::actor_system& system,
+                                                std::shared_ptr<const aggregate_context> context,
+                                                region_options options);
 
 }  // namespace saga::actors

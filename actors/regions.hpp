@@ -11,6 +11,7 @@ struct region_handles {
   payment_region payment;
   inventory_region inventory;
   user_region user;
+  saga_region saga;
 };
 
 }  // namespace saga::actors

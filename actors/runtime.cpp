@@ -1,5 +1,6 @@
 #include "actors/runtime.hpp"
 
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -9,13 +10,18 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/gateway_actor.hpp"
 #include "actors/inspect.hpp"
 #include "actors/journal_reader.hpp"
 #include "actors/message_types.hpp"
 #include "actors/regions.hpp"
+#include "actors/saga_inspect.hpp"
+#include "actors/services.hpp"
 
 namespace saga::actors {
 namespace {
+
+namespace sg = domain::sagas;
 
 struct runtime_config : caf::actor_system_config {
   explicit runtime_config(std::size_t threads) {
@@ -38,6 +44,310 @@ Reply no_answer(const caf::actor_system& system, const caf::error& err) {
   return r;
 }
 
+double default_random() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
+}
+
+std::shared_ptr<const sg::saga_catalog> default_catalog(const sg::order_processing_options& steps) {
+  auto catalog = std::make_shared<sg::saga_catalog>();
+  catalog->add(sg::order_processing(steps));
+  return catalog;
+}
+
+/// The saga of an order: the id it was created with, or a deterministic one for an order
+/// created without (so that starting it twice starts one saga).
+std::string saga_id_of(const domain::order::state& order) {
+  return order.saga_id.empty() ? "saga-of-" + order.order_id : order.saga_id;
+}
+
+// ---- multi-step operations: short-lived actors chaining requests with timeouts ----
+
+/// What an operation actor needs, copied into it.
+struct flow_env {
+  region_handles regions;
+  std::chrono::milliseconds timeout{0};
+  std::function<domain::timestamp()> clock;
+};
+
+template <class Out>
+using promise_ptr = std::shared_ptr<std::promise<Out>>;
+
+template <class Out, class Event>
+Out outcome_of(Out out, const command_reply<Event>& r) {
+  out.kind = r.kind;
+  out.rejection = r.rejection;
+  out.failure = r.failure;
+  out.message = r.message;
+  return out;
+}
+
+template <class Out>
+Out outcome_of(Out out, const caf::actor_system& system, const caf::error& err) {
+  out.kind = reply_kind::failed;
+  out.failure =
+      err == caf::sec::request_timeout ? failure_code::timeout : failure_code::actor_unavailable;
+  out.message = system.render(err);
+  return out;
+}
+
+template <class Out>
+Out rejected(Out out, domain::rejection_code code, std::string message) {
+  out.kind = reply_kind::rejected;
+  out.rejection = code;
+  out.message = std::move(message);
+  return out;
+}
+
+template <class Out>
+Out failed_with(Out out, failure_code code, std::string message) {
+  out.kind = reply_kind::failed;
+  out.failure = code;
+  out.message = std::move(message);
+  return out;
+}
+
+command_request<saga_traits> saga_request(const std::string& saga_id, std::string type,
+                                          sg::input in, command_meta meta) {
+  return command_request<saga_traits>{saga_id, saga_command{std::move(type), std::move(in)},
+                                      std::move(meta)};
+}
+
+sg::saga_input saga_input_of(const std::string& order_id, const std::string& customer_id,
+                             const std::vector<domain::order::line_item>& items,
+                             domain::money total) {
+  sg::saga_input in;
+  in.order_id = order_id;
+  in.customer_id = customer_id;
+  in.items = items;
+  in.total = total;
+  return in;
+}
+
+/// Creates the order, then starts its saga.
+void place_order_flow(caf::event_based_actor* self, flow_env env, order_request request,
+                      promise_ptr<placed_order> promise) {
+  placed_order base;
+  base.order_id = request.order_id;
+  base.correlation_id = request.correlation_id;
+  domain::order::create create{
+      request.order_id,       request.customer_id,     request.items, request.shipping_address,
+      request.correlation_id, persistence::new_uuid(), env.clock(),   request.idempotency_key};
+  command_meta meta{request.correlation_id, "place_order", request.idempotency_key,
+                    request.customer_id};
+  self->request(env.regions.order, env.timeout,
+                command_request<order_traits>{request.order_id, std::move(create), meta})
+      .then(
+          [=](command_reply<domain::order::event>& reply) {
+            if (!reply.ok()) {
+              promise->set_value(outcome_of(base, reply));
+              return;
+            }
+            const domain::order::order_created* created = nullptr;
+            for (const auto& e : reply.events)
+              if (const auto* c = std::get_if<domain::order::order_created>(&e)) created = c;
+            if (created == nullptr) {
+              promise->set_value(failed_with(
+                  base, failure_code::journal_error,
+                  "order " + base.order_id + ": the create was answered without OrderCreated"));
+              return;
+            }
+            auto placed = outcome_of(base, reply);
+            placed.correlation_id = created->correlation_id;
+            placed.saga_id =
+                created->saga_id.empty() ? "saga-of-" + created->order_id : created->saga_id;
+            placed.status = domain::order::status::pending;
+            placed.total = created->total;
+            sg::start begin{placed.saga_id, placed.correlation_id,
+                            saga_input_of(created->order_id, created->customer_id, created->items,
+                                          created->total)};
+            command_meta saga_meta{placed.correlation_id, "place_order", {}, meta.user_id};
+            self->request(env.regions.saga, env.timeout,
+                          saga_request(placed.saga_id, std::string(sg::order_processing_type),
+                                       std::move(begin), std::move(saga_meta)))
+                .then(
+                    [=](command_reply<sg::event>& started) {
+                      auto out = placed;
+                      // invalid_state: started before (a repeated placement).
+                      out.saga_started =
+                          started.ok() ||
+                          (started.kind == reply_kind::rejected &&
+                           started.rejection == domain::rejection_code::invalid_state);
+                      if (!out.saga_started)
+                        out.message = "order created; its saga did not start: " + started.message;
+                      promise->set_value(std::move(out));
+                    },
+                    [=](caf::error& err) {
+                      auto out = placed;
+                      out.message =
+                          "order created; its saga did not start: " + self->system().render(err);
+                      promise->set_value(std::move(out));
+                    });
+          },
+          [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
+}
+
+/// Cancels the order itself (it has no started saga to compensate).
+void cancel_order_directly(caf::event_based_actor* self, const flow_env& env,
+                           order_saga_outcome base, std::string reason, command_meta meta,
+                           promise_ptr<order_saga_outcome> promise) {
+  const auto id = base.order_id;
+  domain::order::cancel cancel{reason.empty() ? "cancelled" : std::move(reason), env.clock(),
+                               "cancel/" + id};
+  meta.command_id = cancel.idempotency_key;
+  self->request(env.regions.order, env.timeout,
+                command_request<order_traits>{id, std::move(cancel), std::move(meta)})
+      .then(
+          [=](command_reply<domain::order::event>& reply) {
+            auto out = outcome_of(base, reply);
+            if (reply.kind == reply_kind::rejected &&
+                reply.rejection == domain::rejection_code::already_cancelled) {
+              out = rejected(base, domain::rejection_code::invalid_state,
+                             "order " + id + " is already cancelled");
+            }
+            promise->set_value(std::move(out));
+          },
+          [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
+}
+
+/// Finds the order, then asks its saga to cancel (compensate); an order whose saga never
+/// started is cancelled directly.
+void cancel_order_flow(caf::event_based_actor* self, flow_env env, std::string order_id,
+                       std::string reason, promise_ptr<order_saga_outcome> promise) {
+  order_saga_outcome base;
+  base.order_id = order_id;
+  self->request(env.regions.order, env.timeout, state_query<order_traits>{order_id})
+      .then(
+          [=](state_reply<domain::order::state>& found) {
+            if (!found.ok) {
+              promise->set_value(failed_with(base, found.failure, found.message));
+              return;
+            }
+            const auto& order = found.state;
+            if (order.status_ == domain::order::status::none) {
+              promise->set_value(rejected(base, domain::rejection_code::not_found,
+                                          "order " + order_id + " not found"));
+              return;
+            }
+            if (order.status_ == domain::order::status::cancelled) {
+              promise->set_value(rejected(base, domain::rejection_code::invalid_state,
+                                          "order " + order_id + " is already cancelled"));
+              return;
+            }
+            auto with_saga = base;
+            with_saga.saga_id = saga_id_of(order);
+            command_meta meta{order.correlation_id, "cancel_order", {}, {}};
+            self->request(env.regions.saga, env.timeout,
+                          saga_request(with_saga.saga_id, {}, sg::cancel_requested{reason}, meta))
+                .then(
+                    [=](command_reply<sg::event>& answer) {
+                      if (answer.kind == reply_kind::rejected &&
+                          answer.rejection == domain::rejection_code::not_found) {
+                        cancel_order_directly(self, env, with_saga, reason, meta, promise);
+                        return;
+                      }
+                      if (answer.kind == reply_kind::rejected &&
+                          answer.rejection == domain::rejection_code::invalid_state) {
+                        // COMPENSATING or COMPENSATED: say which in the customer's terms.
+                        self->request(env.regions.saga, env.timeout,
+                                      state_query<saga_traits>{with_saga.saga_id})
+                            .then(
+                                [=](state_reply<sg::state>& saga) {
+                                  auto out = outcome_of(with_saga, answer);
+                                  if (saga.ok && saga.state.status_ == sg::status::compensated) {
+                                    out.message = "order " + order_id + " is already cancelled";
+                                  } else if (saga.ok &&
+                                             saga.state.status_ == sg::status::compensating) {
+                                    out.message =
+                                        "order " + order_id + " is already being cancelled";
+                                  }
+                                  promise->set_value(std::move(out));
+                                },
+                                [=](caf::error&) {
+                                  promise->set_value(outcome_of(with_saga, answer));
+                                });
+                        return;
+                      }
+                      promise->set_value(outcome_of(with_saga, answer));
+                    },
+                    [=](caf::error& err) {
+                      promise->set_value(outcome_of(with_saga, self->system(), err));
+                    });
+          },
+          [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
+}
+
+/// Starts the saga of a PENDING order from the order's own data.
+void start_saga_flow(caf::event_based_actor* self, flow_env env, std::string order_id,
+                     promise_ptr<order_saga_outcome> promise) {
+  order_saga_outcome base;
+  base.order_id = order_id;
+  self->request(env.regions.order, env.timeout, state_query<order_traits>{order_id})
+      .then(
+          [=](state_reply<domain::order::state>& found) {
+            if (!found.ok) {
+              promise->set_value(failed_with(base, found.failure, found.message));
+              return;
+            }
+            const auto& order = found.state;
+            if (order.status_ == domain::order::status::none) {
+              promise->set_value(rejected(base, domain::rejection_code::not_found,
+                                          "order " + order_id + " not found"));
+              return;
+            }
+            if (order.status_ != domain::order::status::pending) {
+              // Its saga may have run already (idempotent); otherwise there is nothing to start:
+              // a saga for a CONFIRMED or CANCELLED order would act on a settled order.
+              auto settled = base;
+              settled.saga_id = saga_id_of(order);
+              const auto status = std::string(to_string(order.status_));
+              self->request(env.regions.saga, env.timeout,
+                            state_query<saga_traits>{settled.saga_id})
+                  .then(
+                      [=](state_reply<sg::state>& saga) {
+                        auto out = settled;
+                        if (!saga.ok) {
+                          out = failed_with(settled, saga.failure, saga.message);
+                        } else if (saga.state.status_ != sg::status::none) {
+                          out.kind = reply_kind::replayed;
+                        } else {
+                          out = rejected(settled, domain::rejection_code::invalid_state,
+                                         "order " + order_id + " is " + status +
+                                             "; only a PENDING order's saga can be started");
+                        }
+                        promise->set_value(std::move(out));
+                      },
+                      [=](caf::error& err) {
+                        promise->set_value(outcome_of(settled, self->system(), err));
+                      });
+              return;
+            }
+            auto with_saga = base;
+            with_saga.saga_id = saga_id_of(order);
+            sg::start begin{
+                with_saga.saga_id, order.correlation_id,
+                saga_input_of(order.order_id, order.customer_id, order.items, order.total)};
+            command_meta meta{order.correlation_id, "start_saga_for_order", {}, {}};
+            self->request(env.regions.saga, env.timeout,
+                          saga_request(with_saga.saga_id, std::string(sg::order_processing_type),
+                                       std::move(begin), std::move(meta)))
+                .then(
+                    [=](command_reply<sg::event>& answer) {
+                      auto out = outcome_of(with_saga, answer);
+                      if (answer.kind == reply_kind::rejected &&
+                          answer.rejection == domain::rejection_code::invalid_state) {
+                        out.kind = reply_kind::replayed;  // started before
+                        out.message.clear();
+                      }
+                      promise->set_value(std::move(out));
+                    },
+                    [=](caf::error& err) {
+                      promise->set_value(outcome_of(with_saga, self->system(), err));
+                    });
+          },
+          [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
+}
+
 }  // namespace
 
 struct runtime::impl {
@@ -46,6 +356,7 @@ struct runtime::impl {
   caf::actor_system system;
   persistence::group_commit_writer writer;
   std::vector<journal_reader> readers;
+  std::shared_ptr<actor_services> services = std::make_shared<actor_services>();
   region_handles regions;
 
   impl(runtime_options opts, const store_factory& make_store)
@@ -54,27 +365,57 @@ struct runtime::impl {
         system(config),
         writer(make_store, options.writer) {
     readers = spawn_journal_readers(system, make_store, options.readers);
+    // Services are complete before any actor handles a message (regions spawn actors lazily).
+    services->sagas = options.sagas ? options.sagas : default_catalog(options.saga_steps);
+    services->clock =
+        options.clock ? options.clock : std::function<domain::timestamp()>(system_clock_ms);
+    services->random = options.random ? options.random : std::function<double()>(default_random);
+    services->node_id = options.regions.node_id;
+    if (options.gateway) services->gateway = spawn_gateway(system, options.gateway);
     auto context = std::make_shared<aggregate_context>();
     context->readers = readers;
     context->writer = &writer;
     context->options = options.regions;
+    context->services = services;
     std::shared_ptr<const aggregate_context> shared = context;
     regions.order = spawn_region<order_traits>(system, shared);
     regions.payment = spawn_region<payment_traits>(system, shared);
     regions.inventory = spawn_region<inventory_traits>(system, shared);
     regions.user = spawn_region<user_traits>(system, shared);
+    auto saga_settings = options.regions;
+    saga_settings.passivate_after = std::chrono::milliseconds(0);  // sagas stop themselves
+    regions.saga = spawn_region<saga_traits>(system, shared, saga_settings);
+    services->regions = regions;
   }
 
   ~impl() {
+    // Sagas first, so that no step command reaches a region that is already gone.
+    caf::anon_send_exit(regions.saga, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(regions.order, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(regions.payment, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(regions.inventory, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(regions.user, caf::exit_reason::user_shutdown);
+    if (services->gateway) caf::anon_send_exit(services->gateway, caf::exit_reason::user_shutdown);
     for (auto& r : readers) caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
     regions = {};
     readers.clear();
     system.await_all_actors_done();
+    // Only now: actors read the services until they are gone.
+    services->regions = {};
+    services->gateway = nullptr;
     writer.stop();
+  }
+
+  flow_env env() const { return flow_env{regions, options.ask_timeout, services->clock}; }
+
+  /// Runs a multi-step operation in its own short-lived actor; the future is always satisfied
+  /// because every request of the flow has a timeout.
+  template <class Out, class Flow, class... Args>
+  std::future<Out> run_flow(Flow flow, Args... args) {
+    auto promise = std::make_shared<std::promise<Out>>();
+    auto future = promise->get_future();
+    system.spawn(flow, env(), std::move(args)..., promise);
+    return future;
   }
 
   /// Blocking request with a timeout; a missing answer becomes a failed reply.
@@ -189,9 +530,120 @@ region_stats runtime::stats(aggregate_kind kind) {
       return impl_->ask<region_stats>(impl_->regions.inventory, stats_atom::value);
     case aggregate_kind::user:
       return impl_->ask<region_stats>(impl_->regions.user, stats_atom::value);
+    case aggregate_kind::saga:
+      return impl_->ask<region_stats>(impl_->regions.saga, stats_atom::value);
   }
   return {};
 }
+
+// ---- orders and sagas ----
+
+placed_order runtime::place_order(order_request request) {
+  return place_order_async(std::move(request)).get();
+}
+
+std::future<placed_order> runtime::place_order_async(order_request request) {
+  if (request.order_id.empty()) request.order_id = persistence::new_uuid();
+  if (request.correlation_id.empty()) request.correlation_id = persistence::new_uuid();
+  return impl_->run_flow<placed_order>(place_order_flow, std::move(request));
+}
+
+order_saga_outcome runtime::cancel_order(const std::string& order_id, std::string reason) {
+  return cancel_order_async(order_id, std::move(reason)).get();
+}
+
+std::future<order_saga_outcome> runtime::cancel_order_async(const std::string& order_id,
+                                                            std::string reason) {
+  return impl_->run_flow<order_saga_outcome>(cancel_order_flow, order_id, std::move(reason));
+}
+
+command_reply<domain::order::event> runtime::confirm_order(const std::string& order_id) {
+  return confirm_order_async(order_id).get();
+}
+
+std::future<command_reply<domain::order::event>> runtime::confirm_order_async(
+    const std::string& order_id) {
+  // One key per order: a repeated manual confirmation answers the first one.
+  domain::order::confirm confirm{now(), "confirm/" + order_id};
+  command_meta meta{{}, "confirm_order", confirm.idempotency_key, {}};
+  return impl_->ask_async<command_reply<domain::order::event>>(
+      impl_->regions.order, command_request<order_traits>{order_id, std::move(confirm), meta});
+}
+
+command_reply<domain::sagas::event> runtime::start_saga(const std::string& saga_type,
+                                                        domain::sagas::start begin) {
+  return start_saga_async(saga_type, std::move(begin)).get();
+}
+
+std::future<command_reply<domain::sagas::event>> runtime::start_saga_async(
+    const std::string& saga_type, domain::sagas::start begin) {
+  if (begin.saga_id.empty()) {
+    std::promise<command_reply<sg::event>> refused;
+    command_reply<sg::event> r;
+    r.kind = reply_kind::rejected;
+    r.rejection = domain::rejection_code::invalid_argument;
+    r.message = "saga_id is empty";
+    refused.set_value(std::move(r));
+    return refused.get_future();
+  }
+  const auto id = begin.saga_id;
+  command_meta meta{begin.correlation_id, "start_saga", {}, {}};
+  return impl_->ask_async<command_reply<sg::event>>(
+      impl_->regions.saga, saga_request(id, saga_type, std::move(begin), std::move(meta)));
+}
+
+command_reply<domain::sagas::event> runtime::retry_saga(const std::string& saga_id) {
+  return retry_saga_async(saga_id).get();
+}
+
+std::future<command_reply<domain::sagas::event>> runtime::retry_saga_async(
+    const std::string& saga_id) {
+  return impl_->ask_async<command_reply<sg::event>>(
+      impl_->regions.saga,
+      saga_request(saga_id, {}, sg::manual_retry{}, {{}, "retry_saga", {}, {}}));
+}
+
+command_reply<domain::sagas::event> runtime::compensate_saga(const std::string& saga_id,
+                                                             std::string reason) {
+  return compensate_saga_async(saga_id, std::move(reason)).get();
+}
+
+std::future<command_reply<domain::sagas::event>> runtime::compensate_saga_async(
+    const std::string& saga_id, std::string reason) {
+  return impl_->ask_async<command_reply<sg::event>>(
+      impl_->regions.saga, saga_request(saga_id, {}, sg::manual_compensate{std::move(reason)},
+                                        {{}, "compensate_saga", {}, {}}));
+}
+
+state_reply<domain::sagas::state> runtime::saga_state(const std::string& saga_id) {
+  return impl_->ask<state_reply<sg::state>>(impl_->regions.saga, state_query<saga_traits>{saga_id});
+}
+
+std::future<state_reply<domain::sagas::state>> runtime::saga_state_async(
+    const std::string& saga_id) {
+  return impl_->ask_async<state_reply<sg::state>>(impl_->regions.saga,
+                                                  state_query<saga_traits>{saga_id});
+}
+
+state_reply<domain::sagas::state> runtime::resume_saga(const std::string& saga_id) {
+  // Activation is the resumption: the saga actor continues from its journal on recovery.
+  return saga_state(saga_id);
+}
+
+order_saga_outcome runtime::start_saga_for_order(const std::string& order_id) {
+  return impl_->run_flow<order_saga_outcome>(start_saga_flow, order_id).get();
+}
+
+std::uint64_t runtime::subscribe_finished_sagas(
+    std::function<void(const domain::sagas::state&)> observer) {
+  return impl_->services->finished.add(std::move(observer));
+}
+
+void runtime::unsubscribe_finished_sagas(std::uint64_t token) {
+  impl_->services->finished.remove(token);
+}
+
+domain::timestamp runtime::now() const { return impl_->services->clock(); }
 
 persistence::writer_stats runtime::writer_stats() const { return impl_->writer.stats(); }
 

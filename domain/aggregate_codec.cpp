@@ -6,6 +6,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "domain/json_fields.hpp"
@@ -333,43 +334,89 @@ encoded_event encode_event(const Event& e) {
   return out;
 }
 
-// ---- idempotency map inside snapshots -------------------------------------
-// "handled": {"<key>": [{"type": "OrderCreated", "payload": {…, "schema_version": 1}}]}
+// ---- idempotency memory inside snapshots ------------------------------------
+// "handled": [{"key": "<key>", "events": [{"type": "OrderCreated", "payload": {…}}]}, …]
+// Oldest key first, so a decoded memory forgets in the same order as the one encoded. Payloads
+// leave out what the entry already says: "idempotencyKey" (every remembered event carries its
+// entry's key) and "schema_version" (the snapshot's own version covers what it embeds). Both
+// are still honoured when present.
+//
+// Snapshots written before the memory was bounded hold an object instead,
+// {"<key>": [{"type": …, "payload": {…, "idempotencyKey", "schema_version"}}]}: it still
+// decodes (same snapshot schema_version, the shape tells them apart), its keys remembered in
+// the object's order, as the original order is lost; snapshots are only a cache, so the
+// old shape needs no migration and dies out as new snapshots are taken.
 
 template <class Event>
-json handled_to_json(const std::unordered_map<std::string, std::vector<Event>>& handled) {
-  json out = json::object();
-  for (const auto& [key, events] : handled) {
-    json list = json::array();
-    for (const auto& e : events) {
+json handled_to_json(const idempotency_memory<Event>& handled) {
+  json out = json::array();
+  for (const auto& entry : handled) {
+    json events = json::array();
+    for (const auto& e : entry.events) {
       json payload = std::visit([](const auto& ev) { return to_json_payload(ev); }, e);
-      payload["schema_version"] = aggregate_schema_version;
-      list.push_back(json{{"type", std::string(event_type(e))}, {"payload", std::move(payload)}});
+      if (key_of(e) == entry.key) payload.erase("idempotencyKey");
+      events.push_back(json{{"type", std::string(event_type(e))}, {"payload", std::move(payload)}});
     }
-    out[key] = std::move(list);
+    out.push_back(json{{"key", entry.key}, {"events", std::move(events)}});
   }
   return out;
 }
 
+/// One embedded event; `key` fills in an omitted "idempotencyKey".
 template <class Event, std::size_t N>
-std::unordered_map<std::string, std::vector<Event>> handled_from_json(
-    const json& state, const std::array<event_codec<Event>, N>& codecs) {
-  std::unordered_map<std::string, std::vector<Event>> out;
-  const json& handled = jf::get_object(state, "handled");
-  for (const auto& entry : handled.items()) {
-    const std::string at = "handled[" + entry.key() + "]";
-    if (!entry.value().is_array()) throw jf::field_error(at, "field '" + at + "' must be an array");
-    auto& events = out[entry.key()];
-    std::size_t i = 0;
-    for (const auto& item : entry.value()) {
-      const std::string p = at + "[" + std::to_string(i++) + "].";
-      if (!item.is_object()) throw jf::field_error(p.substr(0, p.size() - 1), "must be an object");
-      const auto type = get_str(item, "type", p);
-      const auto* codec = find_codec(codecs, type);
-      if (!codec) throw jf::field_error(p + "type", "unknown event type '" + type + "'");
-      const json& payload = jf::get_object(item, "payload", p);
-      check_schema_version(payload, p + "payload.");
-      events.push_back(codec->read(payload, p + "payload."));
+Event remembered_event_from_json(const json& item, const std::string& key,
+                                 const std::array<event_codec<Event>, N>& codecs,
+                                 const std::string& p, bool legacy) {
+  if (!item.is_object()) throw jf::field_error(p.substr(0, p.size() - 1), "must be an object");
+  const auto type = get_str(item, "type", p);
+  const auto* codec = find_codec(codecs, type);
+  if (!codec) throw jf::field_error(p + "type", "unknown event type '" + type + "'");
+  const json& payload = jf::get_object(item, "payload", p);
+  if (legacy || payload.contains("schema_version")) check_schema_version(payload, p + "payload.");
+  if (payload.contains("idempotencyKey")) return codec->read(payload, p + "payload.");
+  json with_key = payload;
+  with_key["idempotencyKey"] = key;
+  return codec->read(with_key, p + "payload.");
+}
+
+/// The decoded memory's capacity is always the current limit, not the encoder's, so changing
+/// max_remembered_keys takes effect on the next recovery (a smaller one keeps the newest keys).
+template <class Event, std::size_t N>
+idempotency_memory<Event> handled_from_json(const json& state,
+                                            const std::array<event_codec<Event>, N>& codecs) {
+  idempotency_memory<Event> out;
+  const json& handled = jf::require(state, "handled");
+  if (handled.is_object()) {  // the unbounded map of older snapshots
+    for (const auto& entry : handled.items()) {
+      const std::string at = "handled[" + entry.key() + "]";
+      if (!entry.value().is_array())
+        throw jf::field_error(at, "field '" + at + "' must be an array");
+      std::size_t i = 0;
+      for (const auto& item : entry.value()) {
+        const std::string p = at + "[" + std::to_string(i++) + "].";
+        out.remember(entry.key(),
+                     remembered_event_from_json(item, entry.key(), codecs, p, /*legacy=*/true));
+      }
+    }
+    return out;
+  }
+  if (!handled.is_array())
+    throw jf::field_error("handled", "field 'handled' must be an array of {key, events}");
+  std::unordered_set<std::string> seen;
+  seen.reserve(handled.size());
+  for (std::size_t i = 0; i < handled.size(); ++i) {
+    const std::string at = "handled[" + std::to_string(i) + "]";
+    const json& entry = handled[i];
+    if (!entry.is_object()) throw jf::field_error(at, "field '" + at + "' must be an object");
+    auto key = get_str(entry, "key", at + ".");
+    if (key.empty()) throw jf::field_error(at + ".key", "field '" + at + ".key' is empty");
+    if (!seen.insert(key).second)
+      throw jf::field_error(at + ".key", "key '" + key + "' is remembered twice");
+    const json& events = jf::get_array(entry, "events", at + ".");
+    if (events.empty()) throw jf::field_error(at + ".events", "field '" + at + ".events' is empty");
+    for (std::size_t k = 0; k < events.size(); ++k) {
+      const std::string p = at + ".events[" + std::to_string(k) + "].";
+      out.remember(key, remembered_event_from_json(events[k], key, codecs, p, /*legacy=*/false));
     }
   }
   return out;

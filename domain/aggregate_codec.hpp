@@ -43,13 +43,17 @@ inline constexpr int aggregate_schema_version = 1;
 
 // ---- snapshots ----
 
-/// Encodes a whole state (version and idempotency map included) as a JSON object.
+/// Encodes a whole state (version and idempotency memory included, oldest key first) as a
+/// JSON object. The memory is bounded, so it adds a fixed maximum to a snapshot however many
+/// commands the aggregate handled.
 [[nodiscard]] std::string encode_state(const order::state& s);
 [[nodiscard]] std::string encode_state(const payment::state& s);
 [[nodiscard]] std::string encode_state(const inventory::state& s);
 [[nodiscard]] std::string encode_state(const user::state& s);
 
-/// Decodes a snapshot written by encode_state; errors name the field as for events.
+/// Decodes a snapshot written by encode_state; errors name the field as for events. Snapshots
+/// whose "handled" is the older unbounded object map still decode (key order is then the
+/// object's, and at most max_remembered_keys of them are kept).
 [[nodiscard]] decoded<order::state> decode_order_state(const std::string& json);
 [[nodiscard]] decoded<payment::state> decode_payment_state(const std::string& json);
 [[nodiscard]] decoded<inventory::state> decode_inventory_state(const std::string& json);

@@ -60,10 +60,21 @@ result<decision<event>> decide_reserve(const state& s, const reserve& c) {
     return reject(rc::invalid_quantity, "quantity must be between 1 and " +
                                             std::to_string(max_item_quantity) + ", got " +
                                             std::to_string(c.quantity));
-  if (auto held = s.reservations.find(c.order_id); held != s.reservations.end())
-    return reject(rc::already_processed, "order " + c.order_id + " already holds " +
-                                             std::to_string(held->second) + " of product " +
-                                             s.product_id);
+  if (auto held = s.reservations.find(c.order_id); held != s.reservations.end()) {
+    // The key is not (or no longer) remembered, but the reservation is: a re-send whose key
+    // was forgotten must neither hold twice nor fail a saga whose stock is already held, so
+    // the same request is answered with the reservation it made. The saga stamps a step's
+    // first `at` into every re-send, so this is the very event the first attempt recorded.
+    if (held->second != c.quantity)
+      return reject(rc::already_processed,
+                    "order " + c.order_id + " already holds " + std::to_string(held->second) +
+                        " of product " + s.product_id + ", not " + std::to_string(c.quantity));
+    decision<event> d;
+    d.replayed = true;
+    d.earlier.emplace_back(
+        inventory_reserved{s.product_id, c.order_id, held->second, c.at, c.idempotency_key});
+    return d;
+  }
   if (c.quantity > s.available)
     return emit<event>(inventory_reservation_failed{s.product_id, c.order_id, c.quantity,
                                                     s.available, "insufficient_stock", c.at,

@@ -6,10 +6,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include "domain/idempotency.hpp"
 #include "domain/money.hpp"
 #include "domain/rejection.hpp"
 #include "domain/types.hpp"
@@ -65,17 +65,33 @@ struct order_created {
   std::string saga_id;
   timestamp at = 0;
   std::string idempotency_key;
+  friend bool operator==(const order_created& a, const order_created& b) {
+    return a.order_id == b.order_id && a.customer_id == b.customer_id && a.items == b.items &&
+           a.total == b.total && a.shipping_address == b.shipping_address &&
+           a.correlation_id == b.correlation_id && a.saga_id == b.saga_id && a.at == b.at &&
+           a.idempotency_key == b.idempotency_key;
+  }
+  friend bool operator!=(const order_created& a, const order_created& b) { return !(a == b); }
 };
 struct order_confirmed {
   std::string order_id;
   timestamp at = 0;
   std::string idempotency_key;
+  friend bool operator==(const order_confirmed& a, const order_confirmed& b) {
+    return a.order_id == b.order_id && a.at == b.at && a.idempotency_key == b.idempotency_key;
+  }
+  friend bool operator!=(const order_confirmed& a, const order_confirmed& b) { return !(a == b); }
 };
 struct order_cancelled {
   std::string order_id;
   std::string reason;
   timestamp at = 0;
   std::string idempotency_key;
+  friend bool operator==(const order_cancelled& a, const order_cancelled& b) {
+    return a.order_id == b.order_id && a.reason == b.reason && a.at == b.at &&
+           a.idempotency_key == b.idempotency_key;
+  }
+  friend bool operator!=(const order_cancelled& a, const order_cancelled& b) { return !(a == b); }
 };
 using event = std::variant<order_created, order_confirmed, order_cancelled>;
 
@@ -93,8 +109,9 @@ struct state {
   timestamp created_at = 0;
   timestamp updated_at = 0;
   std::int64_t version = 0;  ///< number of events applied
-  /// Idempotency keys already handled → the events they produced.
-  std::unordered_map<std::string, std::vector<event>> handled;
+  /// The newest idempotency keys handled → the events they produced (bounded). Once a key is
+  /// forgotten, the status rules refuse a repeated create/confirm/cancel.
+  idempotency_memory<event> handled;
 };
 
 /// Validates `cmd` against `s`: new events, a replay of an earlier outcome, or a rejection.

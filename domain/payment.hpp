@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include "domain/idempotency.hpp"
 #include "domain/money.hpp"
 #include "domain/rejection.hpp"
 #include "domain/types.hpp"
@@ -56,6 +56,15 @@ struct payment_processed {
   std::string transaction_id;
   timestamp at = 0;
   std::string idempotency_key;
+  friend bool operator==(const payment_processed& a, const payment_processed& b) {
+    return a.payment_id == b.payment_id && a.order_id == b.order_id &&
+           a.customer_id == b.customer_id && a.amount == b.amount &&
+           a.transaction_id == b.transaction_id && a.at == b.at &&
+           a.idempotency_key == b.idempotency_key;
+  }
+  friend bool operator!=(const payment_processed& a, const payment_processed& b) {
+    return !(a == b);
+  }
 };
 struct payment_failed {
   std::string payment_id;
@@ -65,6 +74,12 @@ struct payment_failed {
   std::string reason;
   timestamp at = 0;
   std::string idempotency_key;
+  friend bool operator==(const payment_failed& a, const payment_failed& b) {
+    return a.payment_id == b.payment_id && a.order_id == b.order_id &&
+           a.customer_id == b.customer_id && a.amount == b.amount && a.reason == b.reason &&
+           a.at == b.at && a.idempotency_key == b.idempotency_key;
+  }
+  friend bool operator!=(const payment_failed& a, const payment_failed& b) { return !(a == b); }
 };
 struct payment_refunded {
   std::string payment_id;
@@ -74,6 +89,12 @@ struct payment_refunded {
   std::string refund_transaction_id;
   timestamp at = 0;
   std::string idempotency_key;
+  friend bool operator==(const payment_refunded& a, const payment_refunded& b) {
+    return a.payment_id == b.payment_id && a.order_id == b.order_id && a.amount == b.amount &&
+           a.reason == b.reason && a.refund_transaction_id == b.refund_transaction_id &&
+           a.at == b.at && a.idempotency_key == b.idempotency_key;
+  }
+  friend bool operator!=(const payment_refunded& a, const payment_refunded& b) { return !(a == b); }
 };
 using event = std::variant<payment_processed, payment_failed, payment_refunded>;
 
@@ -87,7 +108,9 @@ struct state {
   std::string transaction_id;
   std::string failure_reason;
   std::int64_t version = 0;
-  std::unordered_map<std::string, std::vector<event>> handled;
+  /// The newest idempotency keys handled → their events (bounded). Once a key is forgotten,
+  /// the status refuses a second charge or refund before the gateway is ever asked.
+  idempotency_memory<event> handled;
 };
 
 [[nodiscard]] result<decision<event>> decide(const state& s, const command& cmd);

@@ -5,11 +5,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "domain/idempotency.hpp"
 #include "domain/rejection.hpp"
 
 namespace saga::domain {
@@ -23,17 +23,18 @@ namespace saga::domain {
 [[nodiscard]] std::optional<rejection> text_error(const std::string& field,
                                                   const std::string& value, bool required);
 
-/// The earlier outcome when `key` was handled before. Aggregates check it before any other
-/// rule so a retried command gets the same answer even after the state moved on.
+/// The earlier outcome when `key` is still remembered. Aggregates check it before any other
+/// rule so a retried command gets the same answer even after the state moved on; once the key
+/// has been forgotten, their business rules must keep the retry harmless.
 template <class Event>
-[[nodiscard]] std::optional<decision<Event>> replay(
-    const std::unordered_map<std::string, std::vector<Event>>& handled, const std::string& key) {
+[[nodiscard]] std::optional<decision<Event>> replay(const idempotency_memory<Event>& handled,
+                                                    const std::string& key) {
   if (key.empty()) return std::nullopt;
-  auto it = handled.find(key);
-  if (it == handled.end()) return std::nullopt;
+  const auto* earlier = handled.find(key);
+  if (earlier == nullptr) return std::nullopt;
   decision<Event> d;
   d.replayed = true;
-  d.earlier = it->second;
+  d.earlier = *earlier;
   return d;
 }
 
@@ -44,12 +45,12 @@ template <class Variant>
 }
 
 /// The bookkeeping every keyed aggregate's evolve() does after applying `e`: count the
-/// version and remember the event under its idempotency key.
+/// version and remember the event under its idempotency key (the oldest key may be forgotten).
 template <class State, class Event>
 [[nodiscard]] State record_applied(State s, const Event& e) {
   ++s.version;
   const auto& key = key_of(e);
-  if (!key.empty()) s.handled[key].push_back(e);
+  s.handled.remember(key, e);
   return s;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -444,6 +445,36 @@ event_metadata metadata_from_json(const std::string& json) {
     if (it != j.end() && it->is_string()) *target = it->get<std::string>();
   }
   return m;
+}
+
+expected<std::vector<stream_head>, store_error> event_store::stream_heads(
+    const std::string& stream_type, const std::vector<std::string>& last_event_types) {
+  // Positions grow with versions inside a stream, so the last event seen per stream is its head.
+  std::map<std::string, stream_head> heads;
+  constexpr std::size_t page = 10'000;
+  for (std::int64_t after = 0;;) {
+    auto events = read_all(after, page);
+    if (!events) return unexpected{std::move(events.error())};
+    for (auto& e : *events) {
+      if (e.stream_type != stream_type) continue;
+      auto& head = heads[e.stream_id];
+      head.stream_id = e.stream_id;
+      head.version = e.version;
+      head.event_type = std::move(e.event_type);
+      head.payload = std::move(e.payload);
+    }
+    if (events->size() < page) break;
+    after = events->back().position;
+  }
+  std::vector<stream_head> out;
+  for (auto& [id, head] : heads) {
+    if (!last_event_types.empty() && std::find(last_event_types.begin(), last_event_types.end(),
+                                               head.event_type) == last_event_types.end()) {
+      continue;
+    }
+    out.push_back(std::move(head));
+  }
+  return out;
 }
 
 }  // namespace saga::persistence

@@ -90,6 +90,14 @@ struct snapshot {
   std::int64_t taken_at_ms = 0;  ///< set by the store when saved; ignored on save
 };
 
+/// The newest event of one stream (see event_store::stream_heads).
+struct stream_head {
+  std::string stream_id;
+  std::int64_t version = 0;
+  std::string event_type;  ///< of the newest event
+  std::string payload;     ///< of the newest event (JSON text)
+};
+
 /// "Nothing to return" for operations that only succeed or fail.
 struct done {};
 
@@ -133,6 +141,13 @@ class event_store {
   /// The latest snapshot of a stream, if any.
   virtual expected<std::optional<snapshot>, store_error> load_snapshot(
       const std::string& stream_id) = 0;
+
+  /// The newest event of every stream of `stream_type` whose newest event's type is one of
+  /// `last_event_types` (all streams when empty), ordered by stream id. Start-up recovery uses
+  /// it to find unfinished work. The default scans the whole journal with read_all; stores
+  /// override it with something faster.
+  virtual expected<std::vector<stream_head>, store_error> stream_heads(
+      const std::string& stream_type, const std::vector<std::string>& last_event_types);
 };
 
 /// A random (version 4) UUID in canonical lower-case text form.

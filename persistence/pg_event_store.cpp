@@ -48,6 +48,14 @@ constexpr const char* load_snapshot_sql =
     "SELECT stream_type, version, schema_version, payload::text, "
     "(extract(epoch FROM taken_at) * 1000)::bigint FROM snapshots WHERE stream_id = $1";
 
+// The newest event per stream of a type (DISTINCT ON walks the (stream_id, version) order),
+// then the filter on its type: a filter inside the scan would find older events instead.
+constexpr const char* stream_heads_sql =
+    "SELECT stream_id, version, event_type, payload::text FROM ("
+    " SELECT DISTINCT ON (stream_id) stream_id, version, event_type, payload FROM events"
+    " WHERE stream_type = $1 ORDER BY stream_id, version DESC) AS heads"
+    " WHERE cardinality($2::text[]) = 0 OR event_type = ANY($2::text[]) ORDER BY stream_id";
+
 const std::vector<std::string>& copy_columns() {
   static const std::vector<std::string> columns = {"stream_id", "stream_type", "version",
                                                    "event_id",  "event_type",  "schema_version",
@@ -472,6 +480,32 @@ expected<std::vector<recorded_event>, store_error> pg_event_store::read_all(
     std::vector<recorded_event> out;
     out.reserve(rows.size());
     for (const auto& row : rows) out.push_back(event_from_row(row));
+    return out;
+  });
+}
+
+expected<std::vector<stream_head>, store_error> pg_event_store::stream_heads(
+    const std::string& stream_type, const std::vector<std::string>& last_event_types) {
+  std::string types = "{";
+  for (std::size_t i = 0; i < last_event_types.size(); ++i) {
+    if (i > 0) types.push_back(',');
+    append_array_text(types, last_event_types[i]);
+  }
+  types.push_back('}');
+  return impl_->guarded<std::vector<stream_head>>("finding stream heads", [&] {
+    pqxx::nontransaction tx(*impl_->conn);
+    ++impl_->round_trips;
+    const auto rows = tx.exec_params(stream_heads_sql, stream_type, types);
+    std::vector<stream_head> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+      stream_head head;
+      head.stream_id = row[0].as<std::string>();
+      head.version = row[1].as<std::int64_t>();
+      head.event_type = row[2].as<std::string>();
+      head.payload = row[3].as<std::string>();
+      out.push_back(std::move(head));
+    }
     return out;
   });
 }

@@ -63,6 +63,8 @@ class pg_event_store final : public event_store {
   expected<bool, store_error> save_snapshot(const snapshot& snap) override;
   expected<std::optional<snapshot>, store_error> load_snapshot(
       const std::string& stream_id) override;
+  expected<std::vector<stream_head>, store_error> stream_heads(
+      const std::string& stream_type, const std::vector<std::string>& last_event_types) override;
 
   /// Connects now if not connected (otherwise the next call does).
   expected<done, store_error> connect();

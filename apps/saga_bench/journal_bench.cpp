@@ -19,6 +19,7 @@
 
 #include <pqxx/pqxx>
 
+#include "apps/saga_bench/common.hpp"
 #include "apps/saga_bench/modes.hpp"
 #include "persistence/group_commit_writer.hpp"
 #include "persistence/migrations.hpp"
@@ -44,25 +45,6 @@ struct journal_config {
   std::size_t payload_bytes = 200;
   sp::writer_options writer;
 };
-
-struct bad_args : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::size_t parse_count(const std::string& key, const std::string& value, std::size_t min) {
-  std::size_t pos = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(value, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos != value.size() || value.empty() || n < min) {
-    throw bad_args(key + " needs a whole number >= " + std::to_string(min) + ", got '" + value +
-                   "'");
-  }
-  return static_cast<std::size_t>(n);
-}
 
 bool known_option(const std::string& key) {
   static const char* const keys[] = {
@@ -164,10 +146,6 @@ sp::pg_store_options store_options(const journal_config& c, const std::string& a
   o.schema = c.schema;
   o.application_name = application;
   return o;
-}
-
-double seconds_since(clock_type::time_point start) {
-  return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
 struct figure {
@@ -298,13 +276,17 @@ writer_figure group_commit(const journal_config& c, const std::string& run, std:
   return writer_figure{figure{events.size(), seconds}, writer.stats()};
 }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << v;
-  return out.str();
-}
-
 }  // namespace
+
+double measure_raw_batch_eps(const std::string& database_url, const std::string& schema,
+                             std::size_t events, std::size_t streams) {
+  journal_config c;
+  c.database_url = database_url;
+  c.schema = schema;
+  c.streams = streams;
+  c.raw_batch = streams;
+  return raw_copy(c, "raw-" + run_tag(), events).eps();
+}
 
 void journal_usage(std::ostream& out) {
   out << "usage: saga-bench journal [options]\n"

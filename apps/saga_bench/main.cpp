@@ -19,6 +19,12 @@ struct mode {
 const mode modes[] = {
     {"journal", "event journal throughput: one event per transaction, raw COPY, group commit",
      saga::bench::run_journal, saga::bench::journal_usage},
+    {"sagas", "order sagas/s and latency through the actor runtime on the real journal",
+     saga::bench::run_sagas, saga::bench::sagas_usage},
+    {"actors", "activation rate and resident memory per idle aggregate actor",
+     saga::bench::run_actors, saga::bench::actors_usage},
+    {"recover", "recovery time of a long stream, without and with a snapshot",
+     saga::bench::run_recover, saga::bench::recover_usage},
 };
 
 void usage(std::ostream& out) {

@@ -1,12 +1,17 @@
 // Helpers for the actor runtime tests: a shared in-memory journal that every runtime thread
 // reaches through its own handle, a fault switch on appends, fast runtime options, command
-// builders and polling. Test threads only.
+// builders and polling; for sagas, a payment gateway with fault switches and a waiter for
+// finished sagas. Test threads only (the gateway runs on the gateway actor's thread).
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -17,7 +22,9 @@
 
 #include "actors/runtime.hpp"
 #include "domain/aggregate_codec.hpp"
+#include "domain/saga.hpp"
 #include "persistence/memory_event_store.hpp"
+#include "persistence/payment_gateway.hpp"
 
 namespace saga::domain {
 inline std::ostream& operator<<(std::ostream& out, rejection_code code) {
@@ -30,6 +37,10 @@ inline std::ostream& operator<<(std::ostream& out, status s) { return out << to_
 namespace saga::domain::payment {
 inline std::ostream& operator<<(std::ostream& out, status s) { return out << to_string(s); }
 }  // namespace saga::domain::payment
+namespace saga::domain::sagas {
+inline std::ostream& operator<<(std::ostream& out, status s) { return out << to_string(s); }
+inline std::ostream& operator<<(std::ostream& out, step_status s) { return out << to_string(s); }
+}  // namespace saga::domain::sagas
 
 namespace saga::actors {
 inline std::ostream& operator<<(std::ostream& out, reply_kind kind) {
@@ -173,6 +184,182 @@ std::size_t count_of(const Reply& reply) {
   std::size_t n = 0;
   for (const auto& e : reply.events) n += std::holds_alternative<E>(e) ? 1 : 0;
   return n;
+}
+
+// ---- sagas ----
+
+namespace sg = saga::domain::sagas;
+
+/// Fast runtime options for saga tests: steps time out after a second and retry after ~10 ms.
+inline runtime_options saga_fast_options() {
+  auto o = fast_options();
+  o.saga_steps.step_timeout_ms = 1000;
+  o.saga_steps.retry = sg::retry_policy{3, 10, 2.0, 50, 0.2};
+  o.saga_steps.compensation_retry = sg::retry_policy{5, 10, 2.0, 50, 0.2};
+  o.regions.gateway_timeout = 5s;
+  return o;
+}
+
+/// Fault switches of a controlled_gateway, per operation.
+struct gateway_control {
+  enum mode : int {
+    pass,  ///< to the simulator (and its ledger)
+    fail,  ///< answered !ok at once; nothing recorded
+    hang,  ///< answered !ok after hang_ms; nothing recorded (a gateway that never answers in time)
+    slow,  ///< to the simulator after hang_ms (recorded, but late)
+  };
+  std::atomic<int> charges{pass};
+  std::atomic<int> refunds{pass};
+  std::atomic<int> hang_ms{300};
+  std::atomic<int> charge_calls{0};  ///< charge requests that reached the gateway
+  std::atomic<int> refund_calls{0};
+};
+
+/// The simulated gateway behind fault switches.
+class controlled_gateway final : public sp::payment_gateway {
+ public:
+  controlled_gateway(std::unique_ptr<sp::payment_gateway> inner,
+                     std::shared_ptr<gateway_control> control)
+      : inner_(std::move(inner)), control_(std::move(control)) {}
+
+  std::vector<sp::gateway_result> execute(const std::vector<sp::gateway_request>& r) override {
+    std::vector<sp::gateway_result> out(r.size());
+    std::vector<sp::gateway_request> passed;
+    std::vector<std::size_t> owners;
+    bool wait = false;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const bool charge = r[i].operation == sp::gateway_operation::charge;
+      ++(charge ? control_->charge_calls : control_->refund_calls);
+      const int mode = (charge ? control_->charges : control_->refunds).load();
+      if (mode == gateway_control::pass || mode == gateway_control::slow) {
+        wait = wait || mode == gateway_control::slow;
+        passed.push_back(r[i]);
+        owners.push_back(i);
+      } else {
+        wait = wait || mode == gateway_control::hang;
+        out[i].error = mode == gateway_control::hang ? "gateway did not answer (injected)"
+                                                     : "gateway failure (injected)";
+      }
+    }
+    if (wait) std::this_thread::sleep_for(std::chrono::milliseconds(control_->hang_ms.load()));
+    if (!passed.empty()) {
+      auto results = inner_->execute(passed);
+      for (std::size_t k = 0; k < owners.size() && k < results.size(); ++k)
+        out[owners[k]] = std::move(results[k]);
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<sp::payment_gateway> inner_;
+  std::shared_ptr<gateway_control> control_;
+};
+
+/// What a saga test runs on: a journal, a ledger and a controlled gateway; runtimes made from
+/// it share all three (so a second runtime continues the first one's work).
+struct saga_setup {
+  shared_journal journal;
+  std::shared_ptr<sp::payment_ledger> ledger = sp::make_memory_ledger();
+  std::shared_ptr<gateway_control> control = std::make_shared<gateway_control>();
+  sp::gateway_options gateway;
+  runtime_options options = saga_fast_options();
+
+  runtime_options runtime_settings() const {
+    auto o = options;
+    o.gateway = [ledger = ledger, control = control, settings = gateway]() {
+      return std::unique_ptr<sp::payment_gateway>(std::make_unique<controlled_gateway>(
+          sp::make_simulated_gateway(ledger, settings), control));
+    };
+    return o;
+  }
+  std::unique_ptr<runtime> start() const {
+    return std::make_unique<runtime>(runtime_settings(), journal.factory());
+  }
+};
+
+/// Collects the final states of finished sagas (latest per saga) and waits for them.
+class saga_waiter {
+ public:
+  explicit saga_waiter(runtime& rt) : rt_(rt), shared_(std::make_shared<shared>()) {
+    token_ = rt_.subscribe_finished_sagas([s = shared_](const sg::state& finished) {
+      std::lock_guard<std::mutex> lock(s->mutex);
+      s->latest[finished.saga_id] = finished;
+      ++s->notifications;
+      s->changed.notify_all();
+    });
+  }
+  ~saga_waiter() { rt_.unsubscribe_finished_sagas(token_); }
+  saga_waiter(const saga_waiter&) = delete;
+  saga_waiter& operator=(const saga_waiter&) = delete;
+
+  /// The saga's state once it finished with `status`, or nullopt after `limit`.
+  std::optional<sg::state> wait(const std::string& saga_id, sg::status status,
+                                std::chrono::milliseconds limit = 10s) {
+    std::unique_lock<std::mutex> lock(shared_->mutex);
+    std::optional<sg::state> out;
+    shared_->changed.wait_for(lock, limit, [&] {
+      auto it = shared_->latest.find(saga_id);
+      if (it == shared_->latest.end() || it->second.status_ != status) return false;
+      out = it->second;
+      return true;
+    });
+    return out;
+  }
+
+  /// Waits until `n` sagas finished (in any way); returns their latest states.
+  std::map<std::string, sg::state> wait_count(std::size_t n,
+                                              std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> lock(shared_->mutex);
+    shared_->changed.wait_for(lock, limit, [&] { return shared_->latest.size() >= n; });
+    return shared_->latest;
+  }
+
+  std::size_t notifications() const {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    return shared_->notifications;
+  }
+
+ private:
+  struct shared {
+    mutable std::mutex mutex;
+    std::condition_variable changed;
+    std::map<std::string, sg::state> latest;
+    std::size_t notifications = 0;
+  };
+  runtime& rt_;
+  std::shared_ptr<shared> shared_;
+  std::uint64_t token_ = 0;
+};
+
+/// An order of `quantity` units of `product` at the catalog price of register_product().
+inline order_request order_of(const std::string& product, std::int64_t quantity,
+                              const std::string& key = {}) {
+  order_request r;
+  r.customer_id = "customer-1";
+  r.items = {saga::domain::order::line_item{product, "Widget " + product, quantity, 1500}};
+  r.shipping_address = "1 Main St";
+  r.idempotency_key = key;
+  return r;
+}
+
+/// Approved charges and refunds the ledger holds for an order.
+struct ledger_counts {
+  int approved_charges = 0;
+  int declined_charges = 0;
+  int refunds = 0;
+};
+inline ledger_counts count_ledger(sp::payment_ledger& ledger, const std::string& order_id) {
+  auto entries = ledger.entries_of_order(order_id);
+  BOOST_REQUIRE_MESSAGE(entries.has_value(), "ledger read failed");
+  ledger_counts c;
+  for (const auto& e : *entries) {
+    if (e.operation == sp::gateway_operation::charge) {
+      ++(e.approved ? c.approved_charges : c.declined_charges);
+    } else if (e.approved) {
+      ++c.refunds;
+    }
+  }
+  return c;
 }
 
 }  // namespace saga::actors::test

@@ -1,6 +1,7 @@
 // The event_store contract, run against both implementations (in-memory and PostgreSQL).
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include <boost/mpl/list.hpp>
@@ -389,6 +390,62 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(snapshots_save_load_and_newer_wins, B, backends) {
   BOOST_TEST(!store->save_snapshot(zero).has_value());
   loaded = store->load_snapshot(stream);
   BOOST_TEST((*loaded)->version == 9);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(event_store_heads)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(stream_heads_list_the_newest_event_per_stream_filtered_by_type, B,
+                              backends) {
+  B backend;
+  auto store = backend.open();
+  // A stream type of its own, so streams of other tests and runs never show up.
+  const auto type = unique_stream("headtype");
+  auto request_of = [&](const std::string& stream, std::int64_t expected,
+                        std::vector<std::string> event_types) {
+    sp::append_request r;
+    r.stream_id = stream;
+    r.stream_type = type;
+    r.expected_version = expected;
+    int n = 0;
+    for (auto& t : event_types) r.events.push_back(make_event(t, ++n));
+    return r;
+  };
+  const auto a = unique_stream("head-a");
+  const auto b = unique_stream("head-b");
+  const auto c = unique_stream("head-c");
+  require_ok(store->append(request_of(a, 0, {"Started", "Stepped"})));
+  require_ok(store->append(request_of(b, 0, {"Started", "Finished"})));
+  require_ok(store->append(request_of(c, 0, {"Started"})));
+  require_ok(store->append(request_of(a, 2, {"Stepped"})));
+  auto other = make_request(unique_stream("head-other"), 0, 1);  // another type: never listed
+  require_ok(store->append(other));
+
+  auto all = store->stream_heads(type, {});
+  BOOST_REQUIRE_MESSAGE(all.has_value(), (all ? std::string() : all.error().message));
+  BOOST_REQUIRE_EQUAL(all->size(), 3u);
+  std::map<std::string, sp::stream_head> by_id;
+  for (auto& h : *all) by_id[h.stream_id] = h;
+  BOOST_TEST(by_id.at(a).version == 3);
+  BOOST_TEST(by_id.at(a).event_type == "Stepped");
+  BOOST_TEST(nlohmann::json::parse(by_id.at(a).payload)["n"] == 1);
+  BOOST_TEST(by_id.at(b).event_type == "Finished");
+  BOOST_TEST(by_id.at(c).version == 1);
+  BOOST_TEST(std::is_sorted(all->begin(), all->end(), [](const auto& x, const auto& y) {
+    return x.stream_id < y.stream_id;
+  }));
+
+  // The filter applies to the newest event only: b started once, but has finished.
+  auto unfinished = store->stream_heads(type, {"Started", "Stepped"});
+  BOOST_REQUIRE(unfinished.has_value());
+  BOOST_REQUIRE_EQUAL(unfinished->size(), 2u);
+  BOOST_TEST(((*unfinished)[0].stream_id == a || (*unfinished)[1].stream_id == a));
+  BOOST_TEST(((*unfinished)[0].stream_id == c || (*unfinished)[1].stream_id == c));
+
+  auto none = store->stream_heads(unique_stream("no-such-type"), {});
+  BOOST_REQUIRE(none.has_value());
+  BOOST_TEST(none->empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(embedded_files_are_numbered_and_sorted) {
   const auto& files = sp::embedded_migrations();
   BOOST_REQUIRE(files.size() >= 2u);
   BOOST_TEST(files[0].name == "0001_journal.sql");
-  for (std::size_t i = 1; i < files.size(); ++i) BOOST_TEST(files[i - 1].name < files[i].name);
+  for (std::size_t i = 1; i < files.size(); ++i) BOOST_TEST((files[i - 1].name < files[i].name));
   for (const auto& f : files) BOOST_TEST(!f.sql.empty());
 }
 

@@ -110,6 +110,10 @@ class forwarding_store : public event_store {
   expected<std::optional<snapshot>, store_error> load_snapshot(const std::string& s) override {
     return target_.load_snapshot(s);
   }
+  expected<std::vector<stream_head>, store_error> stream_heads(
+      const std::string& type, const std::vector<std::string>& last_types) override {
+    return target_.stream_heads(type, last_types);
+  }
 
  private:
   event_store& target_;

@@ -1,0 +1,501 @@
+// Internal to saga_actors (included only by the .cpp files that instantiate actors): the generic
+// event-sourced actor — recovery, one command at a time, decide → append → evolve → reply — and
+// its customization point actor_hooks<Traits>, through which payments ask the gateway before
+// deciding and sagas act on their committed transitions. Everything here runs inside one actor.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/aggregate_actor.hpp"
+#include "actors/aggregate_traits.hpp"
+#include "actors/inspect.hpp"
+#include "actors/log.hpp"
+#include "actors/saga_traits.hpp"  // the saga codec overloads of encode / encode_state
+#include "persistence/group_commit_writer.hpp"
+
+namespace saga::actors {
+
+/// Per-actor data of the hooks, kept in the actor's state (specialize with actor_hooks).
+template <class Traits>
+struct hook_data {};
+
+/// The default hooks: a plain aggregate. Specializations of actor_hooks derive from this and
+/// hide what they change. Every hook runs inside the actor; `Self` is its stateful pointer.
+template <class Traits>
+struct default_hooks {
+  /// Asynchronous enrichment before decide; calls `next(job)` (now or later) to decide, or
+  /// answers the job itself through detail::logic (reply_failed / reply_rejected). The actor
+  /// stays busy meanwhile, so later commands queue.
+  template <class Self, class Job, class Next>
+  static void prepare(Self, Job job, Next next) {
+    next(std::move(job));
+  }
+
+  /// The decision for `command` on the current state.
+  template <class Self>
+  static auto decide(Self self, const typename Traits::command& command) {
+    return Traits::decide(self->state.aggregate, command);
+  }
+
+  /// After the events of the last decide are committed and applied (or after a decision with
+  /// nothing to append), before the next command.
+  template <class Self>
+  static void after_commit(Self) {}
+
+  /// After recovery, before the first message.
+  template <class Self>
+  static void on_recovered(Self) {}
+
+  /// After a job was answered `failed` (journal trouble, timeouts): the state may lag behind.
+  template <class Self>
+  static void on_failure(Self) {}
+
+  /// A resync_atom arrived.
+  template <class Self>
+  static void on_resync(Self) {}
+
+  /// After a reply when nothing else is in flight or queued.
+  template <class Self>
+  static void on_idle(Self) {}
+
+  /// The key the fault injector matches for this command.
+  static std::string fault_key(const std::string& /*id*/, const typename Traits::command& c) {
+    return Traits::key(c);
+  }
+};
+
+/// The customization point; the primary template is a plain aggregate.
+template <class Traits>
+struct actor_hooks : default_hooks<Traits> {};
+
+namespace detail {
+
+/// A recovery or replay problem that must crash the actor (never skipped silently).
+struct corrupt_stream : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class Traits>
+struct aggregate_state {
+  using reply = command_reply<typename Traits::event>;
+  struct job {
+    command_request<Traits> request;
+    caf::typed_response_promise<reply> promise;
+  };
+
+  std::string id;
+  std::string stream_id;
+  std::shared_ptr<const aggregate_context> context;
+  typename Traits::state aggregate{};
+  std::int64_t version = 0;        // stream version applied to `aggregate`
+  std::int64_t last_snapshot = 0;  // version of the last snapshot saved or loaded
+  bool stale = false;              // the journal may hold more than applied: re-read first
+  bool busy = false;               // a job is being handled (gateway call, append, refresh)
+  std::uint64_t seq = 0;           // number of the append in flight
+  bool conflict_retried = false;
+  std::optional<job> current;
+  std::vector<typename Traits::event> current_events;
+  std::deque<job> waiting;
+  command_meta last_meta;  // for crash logs
+  hook_data<Traits> hooks;
+
+  static inline const char* name = Traits::stream_type;
+};
+
+template <class Traits>
+using actor_t = aggregate_actor<Traits>;
+template <class Traits>
+using self_t = typename actor_t<Traits>::template stateful_pointer<aggregate_state<Traits>>;
+template <class Traits>
+using reply_t = command_reply<typename Traits::event>;
+
+template <class Traits>
+reply_t<Traits> failed(failure_code code, std::string message) {
+  reply_t<Traits> r;
+  r.kind = reply_kind::failed;
+  r.failure = code;
+  r.message = std::move(message);
+  return r;
+}
+
+template <class Traits>
+class logic {
+ public:
+  using state = aggregate_state<Traits>;
+  using job = typename state::job;
+  using self_ptr = self_t<Traits>;
+  using hooks = actor_hooks<Traits>;
+
+  /// Folds journal records into the state; any gap or undecodable event is a crash.
+  static void apply_records(self_ptr self,
+                            const std::vector<persistence::recorded_event>& records) {
+    auto& st = self->state;
+    for (const auto& rec : records) {
+      if (rec.version != st.version + 1) {
+        throw corrupt_stream("stream " + st.stream_id + ": expected version " +
+                             std::to_string(st.version + 1) + ", journal has " +
+                             std::to_string(rec.version));
+      }
+      auto decoded =
+          Traits::decode(domain::encoded_event{rec.event_type, rec.schema_version, rec.payload});
+      if (!decoded) {
+        throw corrupt_stream("stream " + st.stream_id + " version " + std::to_string(rec.version) +
+                             " (" + rec.event_type + "): cannot decode field '" +
+                             decoded.error().field + "': " + decoded.error().message);
+      }
+      st.aggregate = Traits::evolve(std::move(st.aggregate), *decoded);
+      st.version = rec.version;
+    }
+  }
+
+  /// Initial recovery: snapshot (if usable) + the events after it, then on_recovered.
+  static void recover(self_ptr self, bool use_snapshot) {
+    auto& st = self->state;
+    self->request(reader_for(st.context->readers, st.stream_id),
+                  st.context->options.recovery_timeout, load_atom::value, st.stream_id,
+                  use_snapshot)
+        .await(
+            [=](stream_load& load) {
+              auto& s = self->state;
+              if (!load.ok) {
+                log().error("{} {}: recovery read failed: {}", Traits::stream_type, s.id,
+                            load.error.message);
+                self->quit(caf::make_error(caf::sec::runtime_error, "journal read failed"));
+                return;
+              }
+              if (load.has_snapshot) {
+                auto decoded = Traits::decode_state(load.snap.payload);
+                if (!decoded || decoded->version != load.snap.version) {
+                  // A snapshot is only a cache: fall back to the whole stream.
+                  log().warn("{} {}: snapshot at version {} unusable ({}); replaying all",
+                             Traits::stream_type, s.id, load.snap.version,
+                             decoded ? "version mismatch" : decoded.error().message);
+                  recover(self, false);
+                  return;
+                }
+                s.aggregate = std::move(*decoded);
+                s.version = load.snap.version;
+                s.last_snapshot = load.snap.version;
+              }
+              apply_records(self, load.events);
+              hooks::on_recovered(self);
+            },
+            [=](caf::error& err) {
+              log().error("{} {}: recovery read failed: {}", Traits::stream_type, self->state.id,
+                          self->system().render(err));
+              self->quit(std::move(err));
+            });
+  }
+
+  /// Reads what the journal has beyond the applied version, then continues with `then(ok)`.
+  template <class Continue>
+  static void refresh(self_ptr self, Continue continuation) {
+    // Shared so that the (mutable) continuation can run from the const response handlers.
+    auto then = std::make_shared<Continue>(std::move(continuation));
+    auto& st = self->state;
+    self->request(reader_for(st.context->readers, st.stream_id),
+                  st.context->options.journal_timeout, read_atom::value, st.stream_id,
+                  st.version + 1)
+        .await(
+            [=](stream_load& load) {
+              if (!load.ok) {
+                (*then)(false, load.error.message);
+                return;
+              }
+              apply_records(self, load.events);
+              self->state.stale = false;
+              (*then)(true, std::string{});
+            },
+            [=](caf::error& err) { (*then)(false, self->system().render(err)); });
+  }
+
+  static void start(self_ptr self, job j) {
+    auto& st = self->state;
+    if (st.busy) {
+      st.waiting.push_back(std::move(j));
+      return;
+    }
+    st.last_meta = j.request.meta;
+    st.busy = true;  // until the job is answered; later commands queue behind it
+    if (!st.stale) {
+      prepare(self, std::move(j));
+      return;
+    }
+    refresh(self, [=](bool ok, const std::string& why) mutable {
+      if (!ok) {
+        reply_failed(self, std::move(j), failure_code::journal_unavailable,
+                     "journal unavailable: " + why);
+        return;
+      }
+      prepare(self, std::move(j));
+    });
+  }
+
+  static void prepare(self_ptr self, job j) {
+    hooks::prepare(self, std::move(j),
+                   [self](job next) { decide_and_append(self, std::move(next), false); });
+  }
+
+  /// Answers `j` with an infrastructure failure and moves on to the next job.
+  static void reply_failed(self_ptr self, job j, failure_code code, std::string message) {
+    j.promise.deliver(failed<Traits>(code, std::move(message)));
+    hooks::on_failure(self);
+    finish(self);
+  }
+
+  /// Answers `j` with a business rejection and moves on to the next job.
+  static void reply_rejected(self_ptr self, job j, domain::rejection rejection) {
+    reply_t<Traits> r;
+    r.kind = reply_kind::rejected;
+    r.version = self->state.version;
+    r.rejection = rejection.code;
+    r.message = std::move(rejection.message);
+    j.promise.deliver(std::move(r));
+    finish(self);
+  }
+
+  static void decide_and_append(self_ptr self, job j, bool retried) {
+    auto& st = self->state;
+    const auto key = hooks::fault_key(st.id, j.request.command);
+    if (st.context->options.faults)
+      st.context->options.faults->check(fault_point::before_decide, key);
+    auto decision = hooks::decide(self, j.request.command);
+    if (!decision) {
+      reply_rejected(self, std::move(j), std::move(decision.error()));
+      return;
+    }
+    if (decision->replayed || decision->events.empty()) {
+      reply_t<Traits> r;
+      r.version = st.version;
+      r.kind = decision->replayed ? reply_kind::replayed : reply_kind::accepted;
+      r.events = decision->outcome();
+      j.promise.deliver(std::move(r));
+      hooks::after_commit(self);
+      finish(self);
+      return;
+    }
+    persistence::append_request request;
+    request.stream_id = st.stream_id;
+    request.stream_type = Traits::stream_type;
+    request.expected_version = st.version;
+    for (const auto& e : decision->events) {
+      auto encoded = domain::encode(e);
+      persistence::new_event ne;
+      ne.event_id = persistence::new_uuid();
+      ne.event_type = std::move(encoded.type);
+      ne.schema_version = encoded.schema_version;
+      ne.payload = std::move(encoded.payload);
+      ne.metadata.correlation_id = j.request.meta.correlation_id;
+      ne.metadata.causation_id = j.request.meta.causation_id;
+      ne.metadata.command_id = j.request.meta.command_id;
+      ne.metadata.user_id = j.request.meta.user_id;
+      ne.metadata.node_id = st.context->options.node_id;
+      request.events.push_back(std::move(ne));
+    }
+    st.busy = true;
+    st.conflict_retried = retried;
+    st.current_events = std::move(decision->events);
+    st.current = std::move(j);
+    const auto seq = ++st.seq;
+    auto handle = caf::actor_cast<actor_t<Traits>>(self);
+    st.context->writer->submit(std::move(request),
+                               [handle, seq](persistence::append_result result) {
+                                 append_outcome out;
+                                 out.seq = seq;
+                                 out.ok = result.has_value();
+                                 if (out.ok) {
+                                   out.result = result.value();
+                                 } else {
+                                   out.error = result.error();
+                                 }
+                                 caf::anon_send(handle, std::move(out));
+                               });
+    self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
+  }
+
+  static void on_appended(self_ptr self, append_outcome& out) {
+    auto& st = self->state;
+    if (!st.busy || !st.current || out.seq != st.seq) return;  // answered already (timeout)
+    auto j = std::move(*st.current);
+    st.current.reset();
+    if (out.ok) {
+      if (st.context->options.faults) {
+        st.context->options.faults->check(fault_point::after_append,
+                                          hooks::fault_key(st.id, j.request.command));
+      }
+      for (const auto& e : st.current_events)
+        st.aggregate = Traits::evolve(std::move(st.aggregate), e);
+      const auto expected = st.version + static_cast<std::int64_t>(st.current_events.size());
+      st.version = out.result.version;
+      if (st.version != expected) st.stale = true;  // cannot happen with a correct journal
+      reply_t<Traits> r;
+      r.kind = reply_kind::accepted;
+      r.events = std::move(st.current_events);
+      r.version = st.version;
+      st.current_events.clear();
+      j.promise.deliver(std::move(r));
+      hooks::after_commit(self);  // persist, then act
+      maybe_snapshot(self);
+      finish(self);
+      return;
+    }
+    st.current_events.clear();
+    st.stale = true;
+    if (out.error.code == persistence::store_errc::version_conflict && !st.conflict_retried) {
+      // Another writer appended: catch up and decide once more on the fresh state.
+      refresh(self, [=](bool ok, const std::string& why) mutable {
+        if (!ok) {
+          reply_failed(self, std::move(j), failure_code::journal_unavailable,
+                       "journal unavailable: " + why);
+          return;
+        }
+        decide_and_append(self, std::move(j), true);
+      });
+      return;
+    }
+    failure_code code = failure_code::journal_error;
+    if (out.error.code == persistence::store_errc::version_conflict) {
+      code = failure_code::version_conflict;
+    } else if (out.error.code == persistence::store_errc::retryable) {
+      code = failure_code::journal_unavailable;
+    }
+    log().warn("{} {}: append failed ({}): {}", Traits::stream_type, st.id,
+               persistence::to_string(out.error.code), out.error.message);
+    reply_failed(self, std::move(j), code, out.error.message);
+  }
+
+  static void on_append_timeout(self_ptr self, std::uint64_t seq) {
+    auto& st = self->state;
+    if (!st.busy || !st.current || seq != st.seq) return;
+    log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, seq);
+    auto j = std::move(*st.current);
+    st.current.reset();
+    st.current_events.clear();
+    st.stale = true;  // it may still commit
+    reply_failed(self, std::move(j), failure_code::timeout, "journal append timed out");
+  }
+
+  static void finish(self_ptr self) {
+    auto& st = self->state;
+    st.busy = false;
+    if (st.waiting.empty()) {
+      hooks::on_idle(self);
+      return;
+    }
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    start(self, std::move(next));
+  }
+
+  /// Nothing in flight and nothing queued.
+  static bool idle(self_ptr self) { return !self->state.busy && self->state.waiting.empty(); }
+
+  static void maybe_snapshot(self_ptr self) {
+    auto& st = self->state;
+    const auto every = st.context->options.snapshot_every;
+    if (every <= 0 || st.version - st.last_snapshot < every) return;
+    st.last_snapshot = st.version;
+    persistence::snapshot snap;
+    snap.stream_id = st.stream_id;
+    snap.stream_type = Traits::stream_type;
+    snap.version = st.version;
+    snap.schema_version = Traits::schema_version;
+    snap.payload = domain::encode_state(st.aggregate);
+    self->request(reader_for(st.context->readers, st.stream_id),
+                  st.context->options.journal_timeout, snap_atom::value, std::move(snap))
+        .then(
+            [=](snapshot_saved& saved) {
+              if (!saved.ok) {
+                log().warn("{} {}: snapshot not saved: {}", Traits::stream_type, self->state.id,
+                           saved.error.message);
+              }
+            },
+            [=](caf::error& err) {
+              log().warn("{} {}: snapshot not saved: {}", Traits::stream_type, self->state.id,
+                         self->system().render(err));
+            });
+  }
+};
+
+template <class Traits>
+typename actor_t<Traits>::behavior_type aggregate_behavior(
+    self_t<Traits> self, std::string id, std::shared_ptr<const aggregate_context> context) {
+  using L = logic<Traits>;
+  auto& st = self->state;
+  st.id = std::move(id);
+  st.stream_id = stream_id_of(Traits::stream_type, st.id);
+  st.context = std::move(context);
+  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log().error("{} {} crashed (correlation id '{}'): {}", Traits::stream_type, self->state.id,
+                self->state.last_meta.correlation_id, what);
+    return caf::make_error(caf::sec::runtime_error, what);
+  });
+  L::recover(self, true);
+  return {
+      [=](command_request<Traits>& request) -> caf::result<reply_t<Traits>> {
+        auto promise = self->template make_response_promise<reply_t<Traits>>();
+        L::start(self, typename L::job{std::move(request), promise});
+        return promise;
+      },
+      [=](state_query<Traits>&) -> caf::result<state_reply<typename Traits::state>> {
+        auto promise = self->template make_response_promise<state_reply<typename Traits::state>>();
+        auto answer = [=](bool ok, const std::string& why) mutable {
+          state_reply<typename Traits::state> r;
+          r.ok = ok;
+          if (ok) {
+            r.state = self->state.aggregate;
+          } else {
+            r.failure = failure_code::journal_unavailable;
+            r.message = "journal unavailable: " + why;
+          }
+          promise.deliver(std::move(r));
+          if (L::idle(self)) L::hooks::on_idle(self);
+        };
+        if (self->state.stale && !self->state.busy) {
+          L::refresh(self, answer);
+        } else {
+          answer(true, {});
+        }
+        return promise;
+      },
+      [](ready_atom) { return ready_atom::value; },
+      [=](append_outcome& out) { L::on_appended(self, out); },
+      [=](app_tmo_atom, std::uint64_t seq) { L::on_append_timeout(self, seq); },
+      [=](resync_atom) { L::hooks::on_resync(self); },
+  };
+}
+
+}  // namespace detail
+
+/// Explicitly instantiated, once per Traits, by the .cpp that owns the Traits' hooks (so every
+/// instantiation sees the right actor_hooks specialization).
+template <class Traits>
+aggregate_actor<Traits> spawn_aggregate(caf::actor_system& system, const std::string& id,
+                                        std::shared_ptr<const aggregate_context> context) {
+  return system.spawn(detail::aggregate_behavior<Traits>, id, std::move(context));
+}
+
+}  // namespace saga::actors

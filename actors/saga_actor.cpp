@@ -1,0 +1,375 @@
+// Saga actors: the generic event-sourced actor running domain::sagas::decide with hooks that
+// act on each committed transition — step commands go to the order, payment and inventory
+// regions as requests whose timeout is the step's deadline, their answers come back through the
+// saga's own mailbox as ordinary inputs, timers are delayed messages to itself, and after a
+// (re)start recover() re-sends what was pending and re-arms the durable timers. A saga that is
+// no longer RUNNING or COMPENSATING stops itself once idle; the next message reactivates it.
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "actors/aggregate_logic.hpp"
+#include "actors/saga_inspect.hpp"
+#include "actors/services.hpp"
+
+namespace saga::actors {
+namespace {
+
+namespace sg = domain::sagas;
+using std::chrono::milliseconds;
+
+/// Which answer an input quotes: one target of one attempt of one step phase.
+struct step_ref {
+  int step = 0;
+  sg::phase phase = sg::phase::forward;
+  int attempt = 1;
+  int target = 0;
+  sg::aggregate_kind kind = sg::aggregate_kind::order;
+  std::string aggregate_id;
+  std::string action;  ///< command_name(): "reserve", "refund", …
+};
+
+struct input_names {
+  const char* operator()(const sg::start&) const { return "start"; }
+  const char* operator()(const sg::target_succeeded&) const { return "target_succeeded"; }
+  const char* operator()(const sg::target_failed&) const { return "target_failed"; }
+  const char* operator()(const sg::deadline_reached&) const { return "deadline_reached"; }
+  const char* operator()(const sg::retry_due&) const { return "retry_due"; }
+  const char* operator()(const sg::manual_retry&) const { return "manual_retry"; }
+  const char* operator()(const sg::manual_compensate&) const { return "manual_compensate"; }
+  const char* operator()(const sg::cancel_requested&) const { return "cancel_requested"; }
+};
+
+std::string describe(const step_ref& ref) {
+  return std::string(sg::to_string(ref.kind)) + " " + ref.aggregate_id;
+}
+
+sg::input succeeded(const step_ref& ref) {
+  return sg::target_succeeded{ref.step, ref.phase, ref.attempt, ref.target};
+}
+
+sg::input failed_input(const step_ref& ref, std::string reason, bool retryable) {
+  return sg::target_failed{ref.step,   ref.phase,         ref.attempt,
+                           ref.target, std::move(reason), retryable};
+}
+
+/// A business outcome inside an accepted or replayed answer that fails the step for good.
+std::optional<std::string> refusal_in(const std::vector<domain::order::event>&) {
+  return std::nullopt;
+}
+std::optional<std::string> refusal_in(const std::vector<domain::payment::event>& events) {
+  for (const auto& e : events)
+    if (const auto* f = std::get_if<domain::payment::payment_failed>(&e))
+      return "payment declined: " + f->reason;
+  return std::nullopt;
+}
+std::optional<std::string> refusal_in(const std::vector<domain::inventory::event>& events) {
+  for (const auto& e : events) {
+    if (const auto* f = std::get_if<domain::inventory::inventory_reservation_failed>(&e)) {
+      return "insufficient stock of product " + f->product_id + ": requested " +
+             std::to_string(f->quantity) + ", available " + std::to_string(f->available);
+    }
+  }
+  return std::nullopt;
+}
+
+/// A refusal that means the step's goal already holds: an undo with nothing (left) to undo, or
+/// a confirmation of an order that is already confirmed (by an admin, say).
+bool already_done(const step_ref& ref, domain::rejection_code code) {
+  using rc = domain::rejection_code;
+  if (ref.phase == sg::phase::forward)
+    return ref.action == "confirm" && code == rc::already_confirmed;
+  if (ref.action == "refund") return code == rc::not_paid || code == rc::already_refunded;
+  if (ref.action == "release") return code == rc::unknown_product;
+  if (ref.action == "cancel") return code == rc::already_cancelled;
+  return false;
+}
+
+template <class Event>
+sg::input input_for(const command_reply<Event>& reply, const step_ref& ref) {
+  switch (reply.kind) {
+    case reply_kind::accepted:
+    case reply_kind::replayed:
+      if (auto refusal = refusal_in(reply.events)) return failed_input(ref, *refusal, false);
+      return succeeded(ref);
+    case reply_kind::rejected:
+      if (already_done(ref, reply.rejection)) return succeeded(ref);
+      return failed_input(ref, describe(ref) + " refused " + ref.action + ": " + reply.message,
+                          false);
+    case reply_kind::failed:
+      break;
+  }
+  const auto code = std::string(to_string(reply.failure));
+  return failed_input(
+      ref,
+      describe(ref) + ": " +
+          (reply.failure == failure_code::timeout ? "timed out (" + code + ")" : code) +
+          (reply.message.empty() ? "" : ": " + reply.message),
+      true);
+}
+
+}  // namespace
+
+template <>
+struct hook_data<saga_traits> {
+  std::vector<sg::action> actions;  ///< of the last decide; run once its events are committed
+  bool resync_armed = false;
+  milliseconds resync_backoff{0};
+};
+
+template <>
+struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
+  using L = detail::logic<saga_traits>;
+
+  /// Events of a saga carry its correlation id even when the sender (an operator) did not.
+  template <class Self, class Job, class Next>
+  static void prepare(Self self, Job job, Next next) {
+    auto& meta = job.request.meta;
+    if (meta.correlation_id.empty()) {
+      const auto& st = self->state;
+      if (st.aggregate.status_ != sg::status::none) {
+        meta.correlation_id = st.aggregate.correlation_id;
+      } else if (const auto* begin = std::get_if<sg::start>(&job.request.command.input)) {
+        meta.correlation_id = begin->correlation_id;
+      }
+    }
+    next(std::move(job));
+  }
+
+  template <class Self>
+  static domain::result<domain::decision<sg::event>> decide(Self self, const saga_command& c) {
+    auto& st = self->state;
+    st.hooks.actions.clear();
+    const auto* services = st.context->services.get();
+    if (services == nullptr || !services->sagas)
+      return domain::reject(domain::rejection_code::invalid_state,
+                            "saga " + st.id + ": no saga catalog is configured");
+    const sg::saga_definition* def = nullptr;
+    std::optional<sg::input> adjusted;
+    if (st.aggregate.status_ == sg::status::none) {
+      const auto* begin = std::get_if<sg::start>(&c.input);
+      if (begin == nullptr)
+        return domain::reject(domain::rejection_code::not_found,
+                              "saga " + st.id + " does not exist");
+      def = services->sagas->find(c.saga_type);
+      if (def == nullptr)
+        return domain::reject(domain::rejection_code::invalid_argument,
+                              "unknown saga type '" + c.saga_type + "'");
+      if (begin->saga_id.empty()) {
+        auto with_id = *begin;
+        with_id.saga_id = st.id;
+        adjusted = std::move(with_id);
+      } else if (begin->saga_id != st.id) {
+        return domain::reject(domain::rejection_code::invalid_argument,
+                              "start of saga " + begin->saga_id + " sent to saga " + st.id);
+      }
+    } else {
+      def = services->sagas->find(st.aggregate.saga_type);
+      if (def == nullptr)
+        return domain::reject(domain::rejection_code::invalid_state,
+                              "saga " + st.id + " has type '" + st.aggregate.saga_type +
+                                  "', which is not in the catalog");
+    }
+    auto decided = sg::decide(*def, st.aggregate, adjusted ? *adjusted : c.input, services->now(),
+                              services->random());
+    if (!decided) return unexpected{decided.error()};
+    st.hooks.actions = std::move(decided->actions);
+    domain::decision<sg::event> out;
+    out.events = std::move(decided->events);
+    return out;
+  }
+
+  template <class Self>
+  static void after_commit(Self self) {
+    auto actions = std::move(self->state.hooks.actions);
+    self->state.hooks.actions.clear();
+    run(self, actions);
+  }
+
+  template <class Self>
+  static void on_recovered(Self self) {
+    resume(self);
+  }
+
+  template <class Self>
+  static void on_failure(Self self) {
+    // The events of the failed job may or may not be committed and its actions did not run:
+    // re-read the journal and resume from what it holds.
+    self->state.hooks.actions.clear();
+    arm_resync(self);
+  }
+
+  template <class Self>
+  static void on_resync(Self self) {
+    auto& st = self->state;
+    st.hooks.resync_armed = false;
+    if (!L::idle(self)) {
+      arm_resync(self);
+      return;
+    }
+    L::refresh(self, [self](bool ok, const std::string& why) {
+      if (!ok) {
+        detail::log().warn("saga {}: resync failed: {}", self->state.id, why);
+        arm_resync(self);
+        return;
+      }
+      self->state.hooks.resync_backoff = milliseconds(0);
+      resume(self);
+      if (L::idle(self)) on_idle(self);
+    });
+  }
+
+  template <class Self>
+  static void on_idle(Self self) {
+    // A finished saga leaves memory; COMPLETED and FAILED ones come back for a cancel or retry.
+    if (!sg::is_active(self->state.aggregate.status_)) self->quit();
+  }
+
+  /// Sagas have no idempotency keys (saga_traits::key is empty); tests inject crashes with
+  /// "<saga_id>/<input>", e.g. "s1/target_succeeded".
+  static std::string fault_key(const std::string& id, const saga_command& c) {
+    return id + "/" + std::visit(input_names{}, c.input);
+  }
+
+ private:
+  template <class Self>
+  static void arm_resync(Self self) {
+    auto& st = self->state;
+    auto& h = st.hooks;
+    if (h.resync_armed) return;
+    h.resync_armed = true;
+    const auto& options = st.context->options;
+    h.resync_backoff = h.resync_backoff.count() == 0
+                           ? std::max(options.restart_backoff, milliseconds(1))
+                           : std::min(h.resync_backoff * 2, options.max_restart_backoff);
+    self->delayed_send(self, h.resync_backoff, resync_atom::value);
+  }
+
+  /// Continues an active saga from its state alone (after a restart or a resync).
+  template <class Self>
+  static void resume(Self self) {
+    auto& st = self->state;
+    if (!sg::is_active(st.aggregate.status_)) return;
+    const auto* services = st.context->services.get();
+    const auto* def = services != nullptr && services->sagas
+                          ? services->sagas->find(st.aggregate.saga_type)
+                          : nullptr;
+    if (def == nullptr) {
+      detail::log().error("saga {}: type '{}' is not in the catalog; cannot resume", st.id,
+                          st.aggregate.saga_type);
+      return;
+    }
+    auto actions = sg::recover(*def, st.aggregate, services->now());
+    if (!actions) {
+      detail::log().error("saga {}: cannot resume: {}", st.id, actions.error().message);
+      return;
+    }
+    run(self, *actions);
+  }
+
+  template <class Self>
+  static void run(Self self, const std::vector<sg::action>& actions) {
+    for (const auto& a : actions) {
+      if (const auto* send = std::get_if<sg::send_commands>(&a)) {
+        for (const auto& tc : send->commands) dispatch(self, *send, tc);
+      } else if (const auto* timer = std::get_if<sg::arm_timer>(&a)) {
+        arm(self, *timer);
+      } else if (std::holds_alternative<sg::finished>(a)) {
+        self->state.context->services->finished.notify(self->state.aggregate);
+      }
+    }
+  }
+
+  /// Delivers `in` to this saga through its own mailbox, so it is handled like any command:
+  /// one at a time, persisted, then acted upon.
+  template <class Self>
+  static void deliver(Self self, sg::input in, std::string causation) {
+    auto& st = self->state;
+    command_meta meta{st.aggregate.correlation_id, std::move(causation), {}, {}};
+    caf::anon_send(
+        caf::actor_cast<aggregate_actor<saga_traits>>(self),
+        command_request<saga_traits>{st.id, saga_command{{}, std::move(in)}, std::move(meta)});
+  }
+
+  template <class Self>
+  static void arm(Self self, const sg::arm_timer& timer) {
+    auto& st = self->state;
+    const auto delay =
+        milliseconds(std::max<domain::timestamp>(0, timer.at - st.context->services->now()));
+    sg::input in;
+    if (timer.kind == sg::timer_kind::deadline) {
+      in = sg::deadline_reached{timer.step, timer.phase_, timer.attempt};
+    } else {
+      in = sg::retry_due{timer.step, timer.phase_, timer.attempt};
+    }
+    command_meta meta{st.aggregate.correlation_id,
+                      timer.kind == sg::timer_kind::deadline ? "deadline" : "retry",
+                      {},
+                      {}};
+    caf::delayed_anon_send(
+        caf::actor_cast<aggregate_actor<saga_traits>>(self), delay,
+        command_request<saga_traits>{st.id, saga_command{{}, std::move(in)}, std::move(meta)});
+  }
+
+  template <class Self>
+  static void dispatch(Self self, const sg::send_commands& send, const sg::targeted_command& tc) {
+    auto& st = self->state;
+    const auto& services = *st.context->services;
+    step_ref ref{send.step,
+                 send.phase_,
+                 send.attempt,
+                 tc.target,
+                 tc.command.target,
+                 tc.command.aggregate_id,
+                 std::string(sg::command_name(tc.command.command))};
+    const auto& key = sg::idempotency_key_of(tc.command.command);
+    command_meta meta{st.aggregate.correlation_id, st.id, key, {}};
+    const auto timeout =
+        milliseconds(std::max<domain::timestamp>(1, send.deadline_at - services.now()));
+    std::visit(
+        [&](const auto& cmd) {
+          using C = std::decay_t<decltype(cmd)>;
+          if constexpr (std::is_same_v<C, domain::order::command>) {
+            ref.kind = sg::aggregate_kind::order;
+            ask<order_traits>(self, services.regions.order, cmd, std::move(ref), timeout, meta);
+          } else if constexpr (std::is_same_v<C, domain::payment::command>) {
+            ref.kind = sg::aggregate_kind::payment;
+            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), timeout, meta);
+          } else {
+            static_assert(std::is_same_v<C, domain::inventory::command>);
+            ref.kind = sg::aggregate_kind::inventory;
+            ask<inventory_traits>(self, services.regions.inventory, cmd, std::move(ref), timeout,
+                                  meta);
+          }
+        },
+        tc.command.command);
+  }
+
+  template <class Traits, class Self, class Region>
+  static void ask(Self self, const Region& region, const typename Traits::command& cmd,
+                  step_ref ref, milliseconds timeout, const command_meta& meta) {
+    auto key = meta.command_id;
+    self->request(region, timeout, command_request<Traits>{ref.aggregate_id, cmd, meta})
+        .then(
+            [=](command_reply<typename Traits::event>& reply) {
+              deliver(self, input_for(reply, ref), key);
+            },
+            [=](caf::error& err) {
+              auto why =
+                  err == caf::sec::request_timeout
+                      ? "timed out (no answer within " + std::to_string(timeout.count()) + " ms)"
+                      : "unreachable: " + self->system().render(err);
+              deliver(self, failed_input(ref, describe(ref) + ": " + why, true), key);
+            });
+  }
+};
+
+template aggregate_actor<saga_traits> spawn_aggregate<saga_traits>(
+    caf::actor_system&, const std::string&, std::shared_ptr<const aggregate_context>);
+
+}  // namespace saga::actors

@@ -1,0 +1,648 @@
+// Saga actors over the in-memory journal and ledger: OrderProcessing end to end (happy path,
+// decline, contention on stock), timeouts with retries and compensation, a compensation that
+// fails until an operator retries it, cancellation after completion, crashes mid-saga, durable
+// timers across a runtime restart, self-passivation and the runtime's order/saga operations.
+#include <algorithm>
+#include <future>
+#include <string>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+
+#include "domain/saga_codec.hpp"
+#include "tests/actors/support.hpp"
+
+using namespace saga::actors;
+using namespace saga::actors::test;
+namespace dom = saga::domain;
+namespace ord = saga::domain::order;
+namespace pay = saga::domain::payment;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// The saga's journal, decoded.
+std::vector<sg::event> saga_events(const shared_journal& journal, const std::string& saga_id) {
+  std::vector<sg::event> out;
+  for (const auto& rec : journal.events("saga-" + saga_id)) {
+    auto decoded =
+        dom::decode_saga_event(dom::encoded_event{rec.event_type, rec.schema_version, rec.payload});
+    BOOST_REQUIRE_MESSAGE(decoded.has_value(), "undecodable saga event " + rec.event_type);
+    out.push_back(std::move(*decoded));
+  }
+  return out;
+}
+
+/// The verdicts (target -1) on the attempts of one step phase.
+std::vector<sg::step_failed> attempt_failures(const std::vector<sg::event>& events, int step,
+                                              sg::phase phase) {
+  std::vector<sg::step_failed> out;
+  for (const auto& e : events) {
+    const auto* f = std::get_if<sg::step_failed>(&e);
+    if (f != nullptr && f->target == -1 && f->step == step && f->phase_ == phase) out.push_back(*f);
+  }
+  return out;
+}
+
+/// The payment of the order has no event in the journal yet.
+bool payment_unrecorded(const saga_setup& setup, const std::string& order_id) {
+  return setup.journal.events("payment-" + sg::payment_id_for(order_id)).empty();
+}
+
+void register_stock(runtime& rt, const std::string& product, std::int64_t stock) {
+  auto r = rt.send(product, register_product(product, stock, "register-" + product));
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.message);
+}
+
+placed_order place(runtime& rt, order_request request) {
+  auto placed = rt.place_order(std::move(request));
+  BOOST_REQUIRE_MESSAGE(placed.ok(), placed.message);
+  BOOST_REQUIRE_MESSAGE(placed.saga_started, placed.message);
+  return placed;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(saga_actors)
+
+BOOST_AUTO_TEST_CASE(an_order_is_reserved_charged_and_confirmed_once) {
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+
+  auto placed = place(*rt, order_of("p1", 2, "place-1"));
+  BOOST_TEST(placed.kind == reply_kind::accepted);
+  BOOST_TEST(placed.status == ord::status::pending);
+  BOOST_TEST(placed.total == 3000);
+  BOOST_TEST(!placed.order_id.empty());
+  BOOST_TEST(!placed.correlation_id.empty());
+
+  auto done = waiter.wait(placed.saga_id, sg::status::completed);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(done->correlation_id == placed.correlation_id);
+  BOOST_TEST(done->saga_type == "OrderProcessing");
+  for (const auto& step : done->steps) BOOST_TEST(step.status_ == sg::step_status::succeeded);
+
+  auto order = rt->order_state(placed.order_id);
+  BOOST_REQUIRE(order.ok);
+  BOOST_TEST(order.state.status_ == ord::status::confirmed);
+  BOOST_TEST(order.state.saga_id == placed.saga_id);
+  auto payment = rt->payment_state(sg::payment_id_for(placed.order_id));
+  BOOST_REQUIRE(payment.ok);
+  BOOST_TEST(payment.state.status_ == pay::status::processed);
+  BOOST_TEST(payment.state.amount == 3000);
+  // Stock stays held for a confirmed order: the inventory has no "ship" step.
+  auto stock = rt->inventory_state("p1");
+  BOOST_TEST(stock.state.available == 8);
+  BOOST_TEST(stock.state.reserved == 2);
+  auto ledger = count_ledger(*setup.ledger, placed.order_id);
+  BOOST_TEST(ledger.approved_charges == 1);
+  BOOST_TEST(ledger.refunds == 0);
+  BOOST_TEST(ledger.declined_charges == 0);
+  BOOST_TEST(setup.control->charge_calls.load() == 1);
+
+  // Step commands carry the saga's correlation id, the saga as cause and the key as command id.
+  auto reserved = setup.journal.events("inventory-p1");
+  BOOST_REQUIRE_EQUAL(reserved.size(), 2u);
+  BOOST_TEST(reserved[1].event_type == "InventoryReserved");
+  BOOST_TEST(reserved[1].metadata.correlation_id == placed.correlation_id);
+  BOOST_TEST(reserved[1].metadata.causation_id == placed.saga_id);
+  BOOST_TEST(reserved[1].metadata.command_id == placed.saga_id + "/reserve_inventory/reserve");
+  auto journal = setup.journal.events("saga-" + placed.saga_id);
+  BOOST_REQUIRE(!journal.empty());
+  BOOST_TEST(journal.front().event_type == "SagaStarted");
+  BOOST_TEST(journal.back().event_type == "SagaCompleted");
+  for (const auto& rec : journal) BOOST_TEST(rec.metadata.correlation_id == placed.correlation_id);
+
+  // Placing the same order again (same id and key) answers the first placement.
+  auto request = order_of("p1", 2, "place-1");
+  request.order_id = placed.order_id;
+  auto again = rt->place_order(request);
+  BOOST_TEST(again.kind == reply_kind::replayed);
+  BOOST_TEST(again.saga_id == placed.saga_id);
+  BOOST_TEST(again.correlation_id == placed.correlation_id);
+  BOOST_TEST(again.saga_started);
+  BOOST_TEST(setup.journal.events("saga-" + placed.saga_id).size() == journal.size());
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_declined_payment_releases_the_stock_and_cancels_the_order) {
+  saga_setup setup;
+  setup.gateway.decline_above = 2000;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+
+  auto placed = place(*rt, order_of("p1", 2));
+  auto done = waiter.wait(placed.saga_id, sg::status::compensated);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(contains(done->compensation_reason, "payment declined: amount exceeds limit"));
+  BOOST_TEST(done->steps[0].status_ == sg::step_status::compensated);
+  BOOST_TEST(done->steps[1].status_ == sg::step_status::failed);
+  BOOST_TEST(done->steps[2].status_ == sg::step_status::pending);
+
+  auto order = rt->order_state(placed.order_id);
+  BOOST_TEST(order.state.status_ == ord::status::cancelled);
+  BOOST_TEST(contains(order.state.failure_reason, "declined"));
+  auto stock = rt->inventory_state("p1");
+  BOOST_TEST(stock.state.available == 10);
+  BOOST_TEST(stock.state.reserved == 0);
+  BOOST_TEST(rt->payment_state(sg::payment_id_for(placed.order_id)).state.status_ ==
+             pay::status::failed);
+  auto ledger = count_ledger(*setup.ledger, placed.order_id);
+  BOOST_TEST(ledger.declined_charges == 1);
+  BOOST_TEST(ledger.approved_charges == 0);
+  // Nothing was charged, so nothing is refunded: the gateway never saw a refund.
+  BOOST_TEST(setup.control->refund_calls.load() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(fifty_orders_of_one_unit_on_stock_ten_confirm_exactly_ten) {
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "hot", 10);
+
+  std::vector<std::future<placed_order>> futures;
+  for (int i = 0; i < 50; ++i) futures.push_back(rt->place_order_async(order_of("hot", 1)));
+  std::vector<placed_order> placed;
+  for (auto& f : futures) {
+    placed.push_back(f.get());
+    BOOST_REQUIRE_MESSAGE(placed.back().ok() && placed.back().saga_started, placed.back().message);
+  }
+  auto finished = waiter.wait_count(50);
+  BOOST_REQUIRE_EQUAL(finished.size(), 50u);
+
+  int confirmed = 0;
+  int cancelled = 0;
+  for (const auto& p : placed) {
+    const auto& saga = finished.at(p.saga_id);
+    auto order = rt->order_state(p.order_id);
+    BOOST_REQUIRE(order.ok);
+    if (order.state.status_ == ord::status::confirmed) {
+      ++confirmed;
+      BOOST_TEST(saga.status_ == sg::status::completed);
+      BOOST_TEST(count_ledger(*setup.ledger, p.order_id).approved_charges == 1);
+    } else {
+      ++cancelled;
+      BOOST_TEST(order.state.status_ == ord::status::cancelled);
+      BOOST_TEST(saga.status_ == sg::status::compensated);
+      BOOST_TEST(contains(order.state.failure_reason, "insufficient stock"));
+      BOOST_TEST(count_ledger(*setup.ledger, p.order_id).approved_charges == 0);
+    }
+  }
+  BOOST_TEST(confirmed == 10);
+  BOOST_TEST(cancelled == 40);
+  auto stock = rt->inventory_state("hot");
+  BOOST_TEST(stock.state.available == 0);
+  BOOST_TEST(stock.state.reserved == 10);
+  // Never negative, at any version of the stream.
+  inv::state replay;
+  for (const auto& rec : setup.journal.events("inventory-hot")) {
+    auto e = dom::decode_inventory_event(
+        dom::encoded_event{rec.event_type, rec.schema_version, rec.payload});
+    BOOST_REQUIRE(e.has_value());
+    replay = inv::evolve(std::move(replay), *e);
+    BOOST_TEST(replay.available >= 0);
+  }
+  auto twice = setup.ledger->orders_charged_twice();
+  BOOST_REQUIRE(twice.has_value());
+  BOOST_TEST(twice->empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_step_that_times_out_is_retried_then_compensated) {
+  saga_setup setup;
+  setup.options.saga_steps.step_timeout_ms = 150;
+  setup.options.saga_steps.retry = sg::retry_policy{3, 10, 2.0, 50, 0.0};
+  // The refund queues behind the charges still waiting for the gateway (~300 ms each).
+  setup.options.saga_steps.compensation_retry = sg::retry_policy{10, 50, 2.0, 200, 0.0};
+  setup.control->charges = gateway_control::hang;
+  setup.control->hang_ms = 300;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+
+  auto placed = place(*rt, order_of("p1", 2));
+  auto done = waiter.wait(placed.saga_id, sg::status::compensated);
+  // Every charge attempt was answered before the refund was decided (they queue in order), so
+  // a gateway that works again now cannot charge behind the compensation's back.
+  setup.control->charges = gateway_control::pass;
+  BOOST_REQUIRE(done.has_value());
+  auto failures =
+      attempt_failures(saga_events(setup.journal, placed.saga_id), 1, sg::phase::forward);
+  BOOST_REQUIRE_EQUAL(failures.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(failures[i].attempt == i + 1);
+    BOOST_TEST(failures[i].will_retry == (i < 2));
+    BOOST_TEST_MESSAGE("attempt " << i + 1 << ": " << failures[i].reason);
+    BOOST_TEST(contains(failures[i].reason, "timed out"));
+  }
+  BOOST_TEST(contains(done->compensation_reason, "gave up after 3 attempts"));
+  auto order = rt->order_state(placed.order_id);
+  BOOST_TEST(order.state.status_ == ord::status::cancelled);
+  BOOST_TEST(contains(order.state.failure_reason, "process_payment"));
+  BOOST_TEST(rt->inventory_state("p1").state.available == 10);
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 0);
+  BOOST_TEST(setup.control->charge_calls.load() == 3);
+  BOOST_TEST(rt->payment_state(sg::payment_id_for(placed.order_id)).state.status_ ==
+             pay::status::none);
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_compensation_ends_failed_until_an_operator_retries_it) {
+  saga_setup setup;
+  setup.options.saga_steps.compensation_retry = sg::retry_policy{3, 10, 2.0, 50, 0.0};
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto placed = place(*rt, order_of("p1", 2));
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed));
+
+  // Refunds fail: the cancellation's compensation gives up.
+  setup.control->refunds = gateway_control::fail;
+  auto cancelled = rt->cancel_order(placed.order_id, "changed my mind");
+  BOOST_REQUIRE_MESSAGE(cancelled.ok(), cancelled.message);
+  BOOST_TEST(cancelled.saga_id == placed.saga_id);
+  auto failed = waiter.wait(placed.saga_id, sg::status::failed);
+  BOOST_REQUIRE(failed.has_value());
+  BOOST_TEST(contains(failed->failure_reason, "compensating process_payment"));
+  BOOST_TEST(contains(failed->failure_reason, "gateway_unavailable"));
+  BOOST_TEST(failed->steps[1].status_ == sg::step_status::compensation_failed);
+  BOOST_TEST(setup.control->refund_calls.load() == 3);
+  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
+  BOOST_TEST(rt->inventory_state("p1").state.reserved == 2);  // not yet released
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).refunds == 0);
+
+  // Still failing: a retry fails again (FAILED is the only state a retry accepts).
+  BOOST_TEST(rt->retry_saga(placed.saga_id).ok());
+  BOOST_REQUIRE(eventually([&] { return setup.control->refund_calls.load() == 6; }, 5000ms));
+  BOOST_REQUIRE(eventually([&] { return waiter.notifications() >= 3; }, 5000ms));
+  BOOST_TEST(rt->saga_state(placed.saga_id).state.status_ == sg::status::failed);
+
+  setup.control->refunds = gateway_control::pass;
+  auto retried = rt->retry_saga(placed.saga_id);
+  BOOST_REQUIRE_MESSAGE(retried.ok(), retried.message);
+  auto done = waiter.wait(placed.saga_id, sg::status::compensated);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(done->compensation_reason == "changed my mind");
+  auto order = rt->order_state(placed.order_id);
+  BOOST_TEST(order.state.status_ == ord::status::cancelled);
+  BOOST_TEST(order.state.failure_reason == "changed my mind");
+  BOOST_TEST(rt->payment_state(sg::payment_id_for(placed.order_id)).state.status_ ==
+             pay::status::refunded);
+  auto stock = rt->inventory_state("p1");
+  BOOST_TEST(stock.state.available == 10);
+  BOOST_TEST(stock.state.reserved == 0);
+  auto ledger = count_ledger(*setup.ledger, placed.order_id);
+  BOOST_TEST(ledger.approved_charges == 1);
+  BOOST_TEST(ledger.refunds == 1);
+
+  auto again = rt->retry_saga(placed.saga_id);
+  BOOST_TEST(again.kind == reply_kind::rejected);
+  BOOST_TEST(again.rejection == dom::rejection_code::invalid_state);
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_a_completed_order_refunds_releases_and_cancels) {
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto placed = place(*rt, order_of("p1", 3));
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed));
+
+  auto cancelled = rt->cancel_order(placed.order_id, "");
+  BOOST_REQUIRE_MESSAGE(cancelled.ok(), cancelled.message);
+  auto done = waiter.wait(placed.saga_id, sg::status::compensated);
+  BOOST_REQUIRE(done.has_value());
+  auto order = rt->order_state(placed.order_id);
+  BOOST_TEST(order.state.status_ == ord::status::cancelled);
+  BOOST_TEST(rt->payment_state(sg::payment_id_for(placed.order_id)).state.status_ ==
+             pay::status::refunded);
+  auto stock = rt->inventory_state("p1");
+  BOOST_TEST(stock.state.available == 10);
+  BOOST_TEST(stock.state.reserved == 0);
+  auto ledger = count_ledger(*setup.ledger, placed.order_id);
+  BOOST_TEST(ledger.approved_charges == 1);
+  BOOST_TEST(ledger.refunds == 1);
+
+  auto twice = rt->cancel_order(placed.order_id, "again");
+  BOOST_TEST(twice.kind == reply_kind::rejected);
+  BOOST_TEST(twice.rejection == dom::rejection_code::invalid_state);
+  BOOST_TEST(contains(twice.message, "already cancelled"));
+  auto unknown = rt->cancel_order("no-such-order", "x");
+  BOOST_TEST(unknown.kind == reply_kind::rejected);
+  BOOST_TEST(unknown.rejection == dom::rejection_code::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(crashes_mid_saga_still_finish_it_and_charge_once) {
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  // An order created without starting its saga, so that the saga id is known in advance.
+  ord::create create{"o-crash",   "customer-1",    {{"p1", "Widget p1", 2, 1500}},
+                     "1 Main St", "corr-crash",    "saga-crash",
+                     rt->now(),   "create-o-crash"};
+  BOOST_REQUIRE(rt->send("o-crash", create).ok());
+  auto& faults = *setup.options.regions.faults;
+  // The payment actor dies right after committing the charge; the saga actor dies right after
+  // committing the reservation's success (before sending the payment step).
+  faults.crash_on(fault_point::after_append, "saga-crash/process_payment/process", 1);
+  faults.crash_on(fault_point::after_append, "saga-crash/target_succeeded", 1);
+
+  auto started = rt->start_saga_for_order("o-crash");
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
+  BOOST_TEST(started.kind == reply_kind::accepted);
+  BOOST_TEST(started.saga_id == "saga-crash");
+  auto done = waiter.wait("saga-crash", sg::status::completed);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(faults.fired() == 2u);
+  BOOST_TEST(rt->stats(aggregate_kind::payment).crashes == 1u);
+  BOOST_TEST(rt->stats(aggregate_kind::saga).crashes == 1u);
+  BOOST_TEST(rt->order_state("o-crash").state.status_ == ord::status::confirmed);
+  BOOST_TEST(count_ledger(*setup.ledger, "o-crash").approved_charges == 1);
+  BOOST_TEST(setup.control->charge_calls.load() == 1);  // the re-send was answered from the journal
+  std::size_t processed = 0;
+  for (const auto& rec : setup.journal.events("payment-" + sg::payment_id_for("o-crash")))
+    processed += rec.event_type == "PaymentProcessed" ? 1 : 0;
+  BOOST_TEST(processed == 1u);
+  auto stock = rt->inventory_state("p1");
+  BOOST_TEST(stock.state.reserved == 2);
+
+  // Starting it again is fine and changes nothing.
+  auto repeated = rt->start_saga_for_order("o-crash");
+  BOOST_TEST(repeated.kind == reply_kind::replayed);
+  BOOST_TEST(rt->start_saga_for_order("nope").rejection == dom::rejection_code::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(a_saga_waiting_for_a_retry_resumes_in_a_new_runtime) {
+  saga_setup setup;
+  setup.options.saga_steps.retry = sg::retry_policy{3, 1000, 1.0, 1000, 0.0};
+  setup.control->charges = gateway_control::fail;
+  placed_order placed;
+  {
+    auto rt = setup.start();
+    register_stock(*rt, "p1", 10);
+    placed = place(*rt, order_of("p1", 2));
+    BOOST_REQUIRE(eventually([&] {
+      auto s = rt->saga_state(placed.saga_id).state;
+      return s.awaiting_retry && s.current_step == 1;
+    }));
+  }  // stopped while the retry timer was armed
+  const auto failed_before =
+      attempt_failures(saga_events(setup.journal, placed.saga_id), 1, sg::phase::forward);
+  BOOST_REQUIRE(!failed_before.empty());
+  BOOST_TEST(failed_before.back().will_retry);
+  BOOST_TEST(contains(failed_before.back().reason, "gateway_unavailable"));
+  setup.control->charges = gateway_control::pass;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  auto resumed = rt->resume_saga(placed.saga_id);
+  BOOST_REQUIRE(resumed.ok);
+  BOOST_TEST(resumed.state.status_ == sg::status::running);
+  BOOST_TEST(resumed.state.awaiting_retry);
+  auto done = waiter.wait(placed.saga_id, sg::status::completed);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+  // The retry after the restart succeeded: no attempt failed after it.
+  BOOST_TEST(
+      attempt_failures(saga_events(setup.journal, placed.saga_id), 1, sg::phase::forward).size() ==
+      failed_before.size());
+}
+
+BOOST_AUTO_TEST_CASE(a_charge_in_flight_at_shutdown_is_not_charged_twice_after_resume) {
+  saga_setup setup;
+  setup.control->charges = gateway_control::slow;  // charged, but answered late
+  setup.control->hang_ms = 300;
+  placed_order placed;
+  {
+    auto rt = setup.start();
+    register_stock(*rt, "p1", 10);
+    placed = place(*rt, order_of("p1", 2));
+    BOOST_REQUIRE(eventually([&] { return setup.control->charge_calls.load() >= 1; }));
+  }  // stopped while the charge was in flight; the gateway still records it
+  BOOST_REQUIRE(eventually(
+      [&] { return count_ledger(*setup.ledger, placed.order_id).approved_charges == 1; }));
+  BOOST_TEST(payment_unrecorded(setup, placed.order_id));
+  setup.control->charges = gateway_control::pass;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  BOOST_REQUIRE(rt->resume_saga(placed.saga_id).ok);
+  auto done = waiter.wait(placed.saga_id, sg::status::completed);
+  BOOST_REQUIRE(done.has_value());
+  auto entries = setup.ledger->entries_of_order(placed.order_id);
+  BOOST_REQUIRE(entries.has_value());
+  BOOST_REQUIRE_EQUAL(entries->size(), 1u);
+  auto payment = rt->payment_state(sg::payment_id_for(placed.order_id));
+  BOOST_TEST(payment.state.status_ == pay::status::processed);
+  BOOST_TEST(payment.state.transaction_id == entries->front().transaction_id);
+  BOOST_TEST(setup.control->charge_calls.load() == 2);  // the second got the ledger's answer
+}
+
+BOOST_AUTO_TEST_CASE(a_finished_saga_leaves_memory_and_still_answers_from_its_journal) {
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto placed = place(*rt, order_of("p1", 1));
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed));
+  BOOST_REQUIRE(eventually([&] { return rt->stats(aggregate_kind::saga).active == 0; }));
+  auto state = rt->saga_state(placed.saga_id);
+  BOOST_REQUIRE(state.ok);
+  BOOST_TEST(state.state.status_ == sg::status::completed);
+  BOOST_TEST(state.state.saga_id == placed.saga_id);
+  BOOST_REQUIRE(eventually([&] { return rt->stats(aggregate_kind::saga).active == 0; }));
+  auto stats = rt->stats(aggregate_kind::saga);
+  BOOST_TEST(stats.spawned == 2u);
+  BOOST_TEST(stats.passivations == 2u);
+  BOOST_TEST(stats.crashes == 0u);
+
+  // Queries racing with the self-stop: one that reaches the stopping actor is sent again to a
+  // fresh activation, never answered with an error or counted as a crash.
+  std::vector<std::future<state_reply<sg::state>>> queries;
+  for (int i = 0; i < 20; ++i) queries.push_back(rt->saga_state_async(placed.saga_id));
+  for (auto& q : queries) {
+    auto answer = q.get();
+    BOOST_REQUIRE_MESSAGE(answer.ok, answer.message);
+    BOOST_TEST(answer.state.status_ == sg::status::completed);
+  }
+  BOOST_REQUIRE(eventually([&] { return rt->stats(aggregate_kind::saga).active == 0; }));
+  stats = rt->stats(aggregate_kind::saga);
+  BOOST_TEST(stats.crashes == 0u);
+  BOOST_TEST(stats.restarts == 0u);
+  BOOST_TEST(stats.spawned >= 3u);
+  BOOST_TEST(stats.spawned == stats.passivations);
+  BOOST_TEST_MESSAGE("activations for 20 racing queries: " << stats.spawned - 2);
+
+  auto unknown = rt->saga_state("no-such-saga");
+  BOOST_REQUIRE(unknown.ok);
+  BOOST_TEST(unknown.state.status_ == sg::status::none);
+  auto retry = rt->retry_saga("no-such-saga");
+  BOOST_TEST(retry.kind == reply_kind::rejected);
+  BOOST_TEST(retry.rejection == dom::rejection_code::not_found);
+  auto compensate = rt->compensate_saga(placed.saga_id, "too late");
+  BOOST_TEST(compensate.kind == reply_kind::rejected);
+  BOOST_TEST(compensate.rejection == dom::rejection_code::invalid_state);
+  BOOST_REQUIRE(eventually([&] { return rt->stats(aggregate_kind::saga).active == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(an_operator_compensates_a_running_saga) {
+  saga_setup setup;
+  setup.control->charges = gateway_control::hang;
+  setup.control->hang_ms = 200;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto placed = place(*rt, order_of("p1", 2));
+  BOOST_REQUIRE(eventually([&] { return setup.control->charge_calls.load() >= 1; }));
+
+  auto compensated = rt->compensate_saga(placed.saga_id, "operator stop");
+  BOOST_REQUIRE_MESSAGE(compensated.ok(), compensated.message);
+  setup.control->charges = gateway_control::pass;
+  auto done = waiter.wait(placed.saga_id, sg::status::compensated);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(done->steps[1].status_ == sg::step_status::compensated);
+  auto order = rt->order_state(placed.order_id);
+  BOOST_TEST(order.state.status_ == ord::status::cancelled);
+  BOOST_TEST(order.state.failure_reason == "operator stop");
+  BOOST_TEST(rt->inventory_state("p1").state.available == 10);
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_manual_confirmation_during_the_saga_counts_as_its_confirm_step) {
+  saga_setup setup;
+  setup.control->charges = gateway_control::slow;
+  setup.control->hang_ms = 200;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto placed = place(*rt, order_of("p1", 1));
+  BOOST_REQUIRE(eventually([&] { return setup.control->charge_calls.load() >= 1; }));
+  auto confirmed = rt->confirm_order(placed.order_id);
+  BOOST_REQUIRE_MESSAGE(confirmed.ok(), confirmed.message);
+  BOOST_TEST(rt->confirm_order(placed.order_id).kind == reply_kind::replayed);
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed));
+  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
+}
+
+BOOST_AUTO_TEST_CASE(orders_created_without_a_saga_get_one_or_are_cancelled_directly) {
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto create = [&](const std::string& id) {
+    ord::create c{id,          "customer-1",  {{"p1", "Widget p1", 1, 1500}},
+                  "1 Main St", "corr-" + id,  "",
+                  rt->now(),   "create-" + id};
+    BOOST_REQUIRE(rt->send(id, c).ok());
+  };
+  create("o-late");
+  auto started = rt->start_saga_for_order("o-late");
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
+  BOOST_TEST(started.saga_id == "saga-of-o-late");
+  auto done = waiter.wait("saga-of-o-late", sg::status::completed);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(done->correlation_id == "corr-o-late");
+  BOOST_TEST(rt->start_saga_for_order("o-late").kind == reply_kind::replayed);
+
+  // No saga ever ran: the order is cancelled directly, and no saga starts for it afterwards.
+  create("o-never");
+  auto cancelled = rt->cancel_order("o-never", "not wanted");
+  BOOST_REQUIRE_MESSAGE(cancelled.ok(), cancelled.message);
+  auto order = rt->order_state("o-never");
+  BOOST_TEST(order.state.status_ == ord::status::cancelled);
+  BOOST_TEST(order.state.failure_reason == "not wanted");
+  auto refused = rt->start_saga_for_order("o-never");
+  BOOST_TEST(refused.kind == reply_kind::rejected);
+  BOOST_TEST(refused.rejection == dom::rejection_code::invalid_state);
+  BOOST_TEST(rt->saga_state("saga-of-o-never").state.status_ == sg::status::none);
+  BOOST_TEST(rt->inventory_state("p1").state.available == 9);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_definition_runs_without_new_runtime_code) {
+  // "HoldStock": reserve every product of the input, then nothing else; compensation releases.
+  sg::saga_definition hold;
+  hold.type = "HoldStock";
+  sg::step_definition reserve_step;
+  reserve_step.name = "hold";
+  reserve_step.timeout_ms = 1000;
+  reserve_step.action = [](const sg::saga_context& ctx) {
+    std::vector<sg::step_command> out;
+    for (const auto& item : ctx.input.items)
+      out.push_back({sg::aggregate_kind::inventory, item.product_id,
+                     inv::reserve{ctx.input.order_id, item.quantity, ctx.at, {}}});
+    return out;
+  };
+  reserve_step.compensation = [](const sg::saga_context& ctx) {
+    std::vector<sg::step_command> out;
+    for (const auto& item : ctx.input.items)
+      out.push_back({sg::aggregate_kind::inventory, item.product_id,
+                     inv::release{ctx.input.order_id, ctx.reason, ctx.at, {}}});
+    return out;
+  };
+  hold.steps.push_back(reserve_step);
+  auto catalog = std::make_shared<sg::saga_catalog>();
+  BOOST_REQUIRE(catalog->add(hold));
+  BOOST_REQUIRE(catalog->add(sg::order_processing()));
+
+  saga_setup setup;
+  setup.options.sagas = catalog;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "a", 5);
+  register_stock(*rt, "b", 5);
+  sg::saga_input input;
+  input.order_id = "hold-1";
+  input.items = {{"a", "A", 2, 100}, {"b", "B", 3, 100}};
+  auto started = rt->start_saga("HoldStock", sg::start{"hold-saga", "corr-hold", input});
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
+  BOOST_REQUIRE(waiter.wait("hold-saga", sg::status::completed));
+  BOOST_TEST(rt->inventory_state("a").state.reserved == 2);
+  BOOST_TEST(rt->inventory_state("b").state.reserved == 3);
+  // Several targets: each gets its own key (saga/step/action/aggregate).
+  auto held = setup.journal.events("inventory-b");
+  BOOST_TEST(held.back().metadata.command_id == "hold-saga/hold/reserve/b");
+
+  auto undo = rt->compensate_saga("hold-saga", "no longer needed");
+  BOOST_TEST(undo.kind == reply_kind::rejected);  // COMPLETED: only a cancellation undoes it
+  BOOST_TEST(undo.rejection == dom::rejection_code::invalid_state);
+  auto unknown = rt->start_saga("NoSuchType", sg::start{"x-saga", "c", input});
+  BOOST_TEST(unknown.kind == reply_kind::rejected);
+  BOOST_TEST(unknown.rejection == dom::rejection_code::invalid_argument);
+  auto nameless = rt->start_saga("HoldStock", sg::start{"", "c", input});
+  BOOST_TEST(nameless.kind == reply_kind::rejected);
+  auto twice = rt->start_saga("HoldStock", sg::start{"hold-saga", "corr-hold", input});
+  BOOST_TEST(twice.kind == reply_kind::rejected);
+  BOOST_TEST(twice.rejection == dom::rejection_code::invalid_state);
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_order_is_rejected_without_a_saga) {
+  saga_setup setup;
+  auto rt = setup.start();
+  register_stock(*rt, "p1", 10);
+  auto bad = rt->place_order(order_of("p1", 0));
+  BOOST_TEST(bad.kind == reply_kind::rejected);
+  BOOST_TEST(bad.rejection == dom::rejection_code::invalid_quantity);
+  BOOST_TEST(!bad.saga_started);
+  BOOST_TEST(bad.saga_id.empty());
+  BOOST_TEST(rt->stats(aggregate_kind::saga).spawned == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(without_a_gateway_payments_fail_retryably_and_the_saga_compensates) {
+  saga_setup setup;
+  auto options = saga_fast_options();  // no gateway factory
+  runtime rt(options, setup.journal.factory());
+  saga_waiter waiter(rt);
+  register_stock(rt, "p1", 10);
+  auto placed = place(rt, order_of("p1", 1));
+  auto done = waiter.wait(placed.saga_id, sg::status::compensated);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(contains(done->compensation_reason, "no payment gateway is configured"));
+  BOOST_TEST(contains(done->compensation_reason, "gave up after 3 attempts"));
+  BOOST_TEST(rt.inventory_state("p1").state.available == 10);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
