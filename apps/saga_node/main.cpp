@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   app.add_option("--node-id", s.node_id, "node id written into event metadata ($SAGA_NODE_ID)");
   app.add_option("--payment-decline-above", s.decline_above,
                  "simulated gateway declines charges above this (minor units)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000'000'000}));
   app.add_option("--payment-failure-rate", s.failure_rate,
                  "simulated gateway transient failure probability")
       ->check(CLI::Range(0.0, 1.0));
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 60'000));
   app.add_flag("--demo-catalog", s.demo_catalog, "register the demo products at start-up");
   app.add_option("--load", s.load, "place this many demo orders after start-up")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
   app.add_option("--load-concurrency", s.load_concurrency, "orders placed at once by --load")
       ->check(CLI::Range(1, 4096));
   app.add_flag("!--no-projections", s.projections, "do not run the read-model projections");
