@@ -1,8 +1,10 @@
 // Aggregate actors: one per aggregate instance (saga instances included), owned and supervised
-// by its region. On start it recovers (snapshot + events through evolve) before taking any
-// message, then handles one command at a time: decide → append through the group-commit writer
-// → evolve → reply (per-type hooks in actors/aggregate_logic.hpp: the payment's gateway call,
-// the saga's actions). Confined to its actor; never blocks a scheduler thread.
+// by its region. Its first message makes it recover (snapshot + events through evolve) before
+// anything else is handled, unless that message is a command flagged `fresh` (a new stream: no
+// read; see command_request::fresh); then it handles one command at a time: decide → append through
+// the group-commit writer → evolve → reply (per-type hooks in actors/aggregate_logic.hpp: the
+// payment's gateway call, the saga's actions). Confined to its actor; never blocks a scheduler
+// thread.
 #pragma once
 
 #include <cstdint>

@@ -5,9 +5,9 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <exception>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -100,22 +100,33 @@ struct aggregate_state {
   };
 
   std::string id;
-  std::string stream_id;
   std::shared_ptr<const aggregate_context> context;
   typename Traits::state aggregate{};
   std::int64_t version = 0;        // stream version applied to `aggregate`
   std::int64_t last_snapshot = 0;  // version of the last snapshot saved or loaded
+  bool recovered = false;          // the journal was read (or the stream assumed new)
+  bool unverified = false;         // started as a new stream without reading: queries read first
   bool stale = false;              // the journal may hold more than applied: re-read first
   bool busy = false;               // a job is being handled (gateway call, append, refresh)
   std::uint64_t seq = 0;           // number of the append in flight
+  // One append timer at a time (timers are costly in CAF 0.17: each is a round trip through
+  // the clock thread): it is armed by an append when none is pending and, when it fires
+  // early for the append then in flight, re-armed for the rest of that append's time.
+  bool append_timer_armed = false;
+  std::chrono::steady_clock::time_point append_deadline;
   bool conflict_retried = false;
-  std::optional<job> current;
+  // Behind pointers or in containers that do not allocate when empty: an idle actor keeps
+  // neither a job nor a queue (std::deque allocates its map even when empty).
+  std::unique_ptr<job> current;
   std::vector<typename Traits::event> current_events;
-  std::deque<job> waiting;
-  command_meta last_meta;  // for crash logs
+  std::list<job> waiting;
+  std::string last_correlation_id;  // of the last command started, for crash logs
   hook_data<Traits> hooks;
 
   static inline const char* name = Traits::stream_type;
+
+  /// Built when needed rather than kept: an idle actor should hold as little as possible.
+  [[nodiscard]] std::string stream_id() const { return stream_id_of(Traits::stream_type, id); }
 };
 
 template <class Traits>
@@ -142,33 +153,59 @@ class logic {
   using self_ptr = self_t<Traits>;
   using hooks = actor_hooks<Traits>;
 
-  /// Folds journal records into the state; any gap or undecodable event is a crash.
-  static void apply_records(self_ptr self,
-                            const std::vector<persistence::recorded_event>& records) {
+  /// Folds journal records into the state (consuming their payloads); any gap or undecodable
+  /// event is a crash.
+  static void apply_records(self_ptr self, std::vector<persistence::recorded_event>& records) {
     auto& st = self->state;
-    for (const auto& rec : records) {
+    for (auto& rec : records) {
       if (rec.version != st.version + 1) {
-        throw corrupt_stream("stream " + st.stream_id + ": expected version " +
+        throw corrupt_stream("stream " + st.stream_id() + ": expected version " +
                              std::to_string(st.version + 1) + ", journal has " +
                              std::to_string(rec.version));
       }
-      auto decoded =
-          Traits::decode(domain::encoded_event{rec.event_type, rec.schema_version, rec.payload});
+      domain::encoded_event encoded{std::move(rec.event_type), rec.schema_version,
+                                    std::move(rec.payload)};
+      auto decoded = Traits::decode(encoded);
       if (!decoded) {
-        throw corrupt_stream("stream " + st.stream_id + " version " + std::to_string(rec.version) +
-                             " (" + rec.event_type + "): cannot decode field '" +
-                             decoded.error().field + "': " + decoded.error().message);
+        throw corrupt_stream("stream " + st.stream_id() + " version " +
+                             std::to_string(rec.version) + " (" + encoded.type +
+                             "): cannot decode field '" + decoded.error().field +
+                             "': " + decoded.error().message);
       }
       st.aggregate = Traits::evolve(std::move(st.aggregate), *decoded);
       st.version = rec.version;
     }
   }
 
-  /// Initial recovery: snapshot (if usable) + the events after it, then on_recovered.
-  static void recover(self_ptr self, bool use_snapshot) {
+  /// Recovers (once) before `then()` runs; while the read is awaited, later messages wait in
+  /// the mailbox. Recovery is lazy: the first message triggers it (the region's ready request,
+  /// or a command) so that a command flagged `fresh` can skip the read altogether.
+  template <class Then>
+  static void ensure_recovered(self_ptr self, Then then) {
+    if (self->state.recovered) {
+      then();
+      return;
+    }
+    recover(self, true, std::make_shared<std::function<void()>>(std::move(then)));
+  }
+
+  /// Starts without reading: the caller vouched that the stream is new. The state is only
+  /// assumed empty (`unverified`): the first append's expected version 0 is the fence, and a
+  /// conflict refreshes and decides again, as for any concurrent writer. Queries read first.
+  static void assume_fresh(self_ptr self) {
     auto& st = self->state;
-    self->request(reader_for(st.context->readers, st.stream_id),
-                  st.context->options.recovery_timeout, load_atom::value, st.stream_id,
+    st.recovered = true;
+    st.unverified = true;
+    hooks::on_recovered(self);
+  }
+
+  /// Initial recovery: snapshot (if usable) + the events after it, then on_recovered and `then`.
+  static void recover(self_ptr self, bool use_snapshot,
+                      std::shared_ptr<std::function<void()>> then) {
+    auto& st = self->state;
+    auto stream = st.stream_id();
+    const auto& reader = reader_for(st.context->readers, stream);
+    self->request(reader, st.context->options.recovery_timeout, load_atom::value, std::move(stream),
                   use_snapshot)
         .await(
             [=](stream_load& load) {
@@ -186,7 +223,7 @@ class logic {
                   log().warn("{} {}: snapshot at version {} unusable ({}); replaying all",
                              Traits::stream_type, s.id, load.snap.version,
                              decoded ? "version mismatch" : decoded.error().message);
-                  recover(self, false);
+                  recover(self, false, then);
                   return;
                 }
                 s.aggregate = std::move(*decoded);
@@ -194,7 +231,9 @@ class logic {
                 s.last_snapshot = load.snap.version;
               }
               apply_records(self, load.events);
+              s.recovered = true;
               hooks::on_recovered(self);
+              (*then)();
             },
             [=](caf::error& err) {
               log().error("{} {}: recovery read failed: {}", Traits::stream_type, self->state.id,
@@ -209,8 +248,9 @@ class logic {
     // Shared so that the (mutable) continuation can run from the const response handlers.
     auto then = std::make_shared<Continue>(std::move(continuation));
     auto& st = self->state;
-    self->request(reader_for(st.context->readers, st.stream_id),
-                  st.context->options.journal_timeout, read_atom::value, st.stream_id,
+    auto stream = st.stream_id();
+    const auto& reader = reader_for(st.context->readers, stream);
+    self->request(reader, st.context->options.journal_timeout, read_atom::value, std::move(stream),
                   st.version + 1)
         .await(
             [=](stream_load& load) {
@@ -220,6 +260,7 @@ class logic {
               }
               apply_records(self, load.events);
               self->state.stale = false;
+              self->state.unverified = false;
               (*then)(true, std::string{});
             },
             [=](caf::error& err) { (*then)(false, self->system().render(err)); });
@@ -231,7 +272,7 @@ class logic {
       st.waiting.push_back(std::move(j));
       return;
     }
-    st.last_meta = j.request.meta;
+    st.last_correlation_id = j.request.meta.correlation_id;
     st.busy = true;  // until the job is answered; later commands queue behind it
     if (!st.stale) {
       prepare(self, std::move(j));
@@ -276,6 +317,19 @@ class logic {
     if (st.context->options.faults)
       st.context->options.faults->check(fault_point::before_decide, key);
     auto decision = hooks::decide(self, j.request.command);
+    if (st.unverified && (!decision || decision->replayed || decision->events.empty())) {
+      // Only an append is fenced by the journal: an answer without one (a rejection, a replay,
+      // nothing to do) must not rest on a state that was merely assumed empty.
+      refresh(self, [=](bool ok, const std::string& why) mutable {
+        if (!ok) {
+          reply_failed(self, std::move(j), failure_code::journal_unavailable,
+                       "journal unavailable: " + why);
+          return;
+        }
+        decide_and_append(self, std::move(j), retried);
+      });
+      return;
+    }
     if (!decision) {
       reply_rejected(self, std::move(j), std::move(decision.error()));
       return;
@@ -291,7 +345,7 @@ class logic {
       return;
     }
     persistence::append_request request;
-    request.stream_id = st.stream_id;
+    request.stream_id = st.stream_id();
     request.stream_type = Traits::stream_type;
     request.expected_version = st.version;
     for (const auto& e : decision->events) {
@@ -311,7 +365,7 @@ class logic {
     st.busy = true;
     st.conflict_retried = retried;
     st.current_events = std::move(decision->events);
-    st.current = std::move(j);
+    st.current = std::make_unique<job>(std::move(j));
     const auto seq = ++st.seq;
     auto handle = caf::actor_cast<actor_t<Traits>>(self);
     st.context->writer->submit(std::move(request),
@@ -326,7 +380,11 @@ class logic {
                                  }
                                  caf::anon_send(handle, std::move(out));
                                });
-    self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
+    st.append_deadline = std::chrono::steady_clock::now() + st.context->options.journal_timeout;
+    if (!st.append_timer_armed) {
+      st.append_timer_armed = true;
+      self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
+    }
   }
 
   static void on_appended(self_ptr self, append_outcome& out) {
@@ -343,6 +401,7 @@ class logic {
         st.aggregate = Traits::evolve(std::move(st.aggregate), e);
       const auto expected = st.version + static_cast<std::int64_t>(st.current_events.size());
       st.version = out.result.version;
+      st.unverified = false;  // the expected version held, so the assumed state was the real one
       if (st.version != expected) st.stale = true;  // cannot happen with a correct journal
       reply_t<Traits> r;
       r.kind = reply_kind::accepted;
@@ -380,9 +439,19 @@ class logic {
     reply_failed(self, std::move(j), code, out.error.message);
   }
 
-  static void on_append_timeout(self_ptr self, std::uint64_t seq) {
+  static void on_append_timeout(self_ptr self, std::uint64_t /*armed_by*/) {
     auto& st = self->state;
-    if (!st.busy || !st.current || seq != st.seq) return;
+    st.append_timer_armed = false;
+    if (!st.busy || !st.current) return;  // no append in flight
+    const auto now = std::chrono::steady_clock::now();
+    if (now < st.append_deadline) {  // armed for an earlier append: wait for this one's time
+      st.append_timer_armed = true;
+      self->delayed_send(self,
+                         std::chrono::ceil<std::chrono::milliseconds>(st.append_deadline - now),
+                         app_tmo_atom::value, st.seq);
+      return;
+    }
+    const auto seq = st.seq;
     log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, seq);
     auto j = std::move(*st.current);
     st.current.reset();
@@ -412,13 +481,13 @@ class logic {
     if (every <= 0 || st.version - st.last_snapshot < every) return;
     st.last_snapshot = st.version;
     persistence::snapshot snap;
-    snap.stream_id = st.stream_id;
+    snap.stream_id = st.stream_id();
     snap.stream_type = Traits::stream_type;
     snap.version = st.version;
     snap.schema_version = Traits::schema_version;
     snap.payload = domain::encode_state(st.aggregate);
-    self->request(reader_for(st.context->readers, st.stream_id),
-                  st.context->options.journal_timeout, snap_atom::value, std::move(snap))
+    const auto& reader = reader_for(st.context->readers, snap.stream_id);
+    self->request(reader, st.context->options.journal_timeout, snap_atom::value, std::move(snap))
         .then(
             [=](snapshot_saved& saved) {
               if (!saved.ok) {
@@ -439,7 +508,6 @@ typename actor_t<Traits>::behavior_type aggregate_behavior(
   using L = logic<Traits>;
   auto& st = self->state;
   st.id = std::move(id);
-  st.stream_id = stream_id_of(Traits::stream_type, st.id);
   st.context = std::move(context);
   self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
     std::string what = "unknown exception";
@@ -450,14 +518,16 @@ typename actor_t<Traits>::behavior_type aggregate_behavior(
     } catch (...) {
     }
     log().error("{} {} crashed (correlation id '{}'): {}", Traits::stream_type, self->state.id,
-                self->state.last_meta.correlation_id, what);
+                self->state.last_correlation_id, what);
     return caf::make_error(caf::sec::runtime_error, what);
   });
-  L::recover(self, true);
   return {
       [=](command_request<Traits>& request) -> caf::result<reply_t<Traits>> {
         auto promise = self->template make_response_promise<reply_t<Traits>>();
-        L::start(self, typename L::job{std::move(request), promise});
+        if (!self->state.recovered && request.fresh) L::assume_fresh(self);
+        L::ensure_recovered(self, [=, j = typename L::job{std::move(request), promise}]() mutable {
+          L::start(self, std::move(j));
+        });
         return promise;
       },
       [=](state_query<Traits>&) -> caf::result<state_reply<typename Traits::state>> {
@@ -474,17 +544,23 @@ typename actor_t<Traits>::behavior_type aggregate_behavior(
           promise.deliver(std::move(r));
           if (L::idle(self)) L::hooks::on_idle(self);
         };
-        if (self->state.stale && !self->state.busy) {
-          L::refresh(self, answer);
-        } else {
-          answer(true, {});
-        }
+        L::ensure_recovered(self, [=]() mutable {
+          if ((self->state.stale || self->state.unverified) && !self->state.busy) {
+            L::refresh(self, answer);
+          } else {
+            answer(true, {});
+          }
+        });
         return promise;
       },
-      [](ready_atom) { return ready_atom::value; },
+      [=](ready_atom) -> caf::result<ready_atom> {
+        auto promise = self->template make_response_promise<ready_atom>();
+        L::ensure_recovered(self, [=]() mutable { promise.deliver(ready_atom::value); });
+        return promise;
+      },
       [=](append_outcome& out) { L::on_appended(self, out); },
       [=](app_tmo_atom, std::uint64_t seq) { L::on_append_timeout(self, seq); },
-      [=](resync_atom) { L::hooks::on_resync(self); },
+      [=](resync_atom) { L::ensure_recovered(self, [=] { L::hooks::on_resync(self); }); },
   };
 }
 

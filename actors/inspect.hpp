@@ -161,8 +161,27 @@ typename Inspector::result_type inspect(Inspector& f, process& x) {
            x.amount, x.at, x.idempotency_key, x.gateway);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, charge_ref& x) {
+  return f(caf::meta::type_name("charge_ref"), x.idempotency_key, x.payment_id, x.order_id,
+           x.customer_id, x.amount);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, std::optional<charge_ref>& x) {
+  return actors::detail::inspect_optional(f, x);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, void_answer& x) {
+  return f(caf::meta::type_name("void_answer"), x.refunded, x.charge_transaction_id, x.amount,
+           x.refund_transaction_id, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, std::optional<void_answer>& x) {
+  return actors::detail::inspect_optional(f, x);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, refund& x) {
-  return f(caf::meta::type_name("payment_refund"), x.reason, x.at, x.idempotency_key, x.gateway);
+  return f(caf::meta::type_name("payment_refund"), x.reason, x.at, x.idempotency_key, x.gateway,
+           x.charge, x.voided);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, payment_processed& x) {
@@ -328,7 +347,7 @@ typename Inspector::result_type inspect(Inspector& f, region_stats& x) {
 }
 template <class Inspector, class Traits>
 typename Inspector::result_type inspect(Inspector& f, command_request<Traits>& x) {
-  return f(caf::meta::type_name("command_request"), x.id, x.command, x.meta);
+  return f(caf::meta::type_name("command_request"), x.id, x.command, x.meta, x.fresh);
 }
 template <class Inspector, class Traits>
 typename Inspector::result_type inspect(Inspector& f, state_query<Traits>& x) {

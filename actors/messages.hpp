@@ -17,6 +17,10 @@ struct command_request {
   std::string id;
   typename Traits::command command;
   command_meta meta;
+  /// A hint from a sender that generated `id` just now: the stream is new, so an actor
+  /// activated by this command may skip the recovery read. A wrong hint costs one version
+  /// conflict and a re-read, never a wrong result (the first append expects version 0).
+  bool fresh = false;
 };
 
 /// Asks for the current state of aggregate `id`.

@@ -1,7 +1,9 @@
 // Payment actors: the generic aggregate actor plus a prepare hook that asks the payment gateway
 // actor for the answer a charge or refund needs, but only when deciding would actually append
 // (a replayed or refused command never reaches the gateway). The gateway call carries the
-// command's idempotency key, so a re-send after a crash gets the ledger's first answer.
+// command's idempotency key, so a re-send after a crash gets the ledger's first answer. A refund
+// of a payment never recorded as charged voids its charge by key, so a charge whose answer was
+// lost is refunded, and one still in flight is barred.
 #include <string>
 #include <utility>
 #include <variant>
@@ -14,33 +16,49 @@ namespace saga::actors {
 namespace {
 
 namespace pay = domain::payment;
+namespace per = saga::persistence;
 
-/// The command's gateway answer slot, or nullptr when it already has one.
-std::optional<pay::gateway_answer>* missing_answer(pay::command& cmd) {
-  auto* slot = std::visit([](auto& c) { return &c.gateway; }, cmd);
-  return slot->has_value() ? nullptr : slot;
-}
-
-persistence::gateway_request gateway_request_for(const pay::state& s, const pay::command& cmd) {
-  persistence::gateway_request r;
+per::gateway_request gateway_request_for(const pay::state& s, const pay::command& cmd,
+                                         pay::gateway_call call) {
+  per::gateway_request r;
   if (const auto* charge = std::get_if<pay::process>(&cmd)) {
-    r.operation = persistence::gateway_operation::charge;
+    r.operation = per::gateway_operation::charge;
     r.idempotency_key = charge->idempotency_key;
     r.payment_id = charge->payment_id;
     r.order_id = charge->order_id;
     r.customer_id = charge->customer_id;
     r.amount = charge->amount;
-  } else {
-    const auto& refund = std::get<pay::refund>(cmd);
-    r.operation = persistence::gateway_operation::refund;
-    r.idempotency_key = refund.idempotency_key;
-    r.payment_id = s.payment_id;
-    r.order_id = s.order_id;
-    r.customer_id = s.customer_id;
-    r.amount = s.amount;
-    r.reason = refund.reason;
+    return r;
   }
+  const auto& refund = std::get<pay::refund>(cmd);
+  r.idempotency_key = refund.idempotency_key;
+  r.reason = refund.reason;
+  if (call == pay::gateway_call::void_charge) {
+    // decide only asks for a void when the refund names its charge.
+    const auto& charge = *refund.charge;
+    r.operation = per::gateway_operation::void_charge;
+    r.charge_key = charge.idempotency_key;
+    r.payment_id = charge.payment_id;
+    r.order_id = charge.order_id;
+    r.customer_id = charge.customer_id;
+    r.amount = charge.amount;
+    return r;
+  }
+  r.operation = per::gateway_operation::refund;
+  r.payment_id = s.payment_id;
+  r.order_id = s.order_id;
+  r.customer_id = s.customer_id;
+  r.amount = s.amount;
   return r;
+}
+
+/// Puts the gateway's answer where decide looks for it.
+void fill_answer(pay::command& cmd, pay::gateway_call call, per::gateway_result&& result) {
+  if (call == pay::gateway_call::void_charge) {
+    std::get<pay::refund>(cmd).voided = std::move(result.voided);
+    return;
+  }
+  std::visit([&](auto& c) { c.gateway = std::move(result.answer); }, cmd);
 }
 
 }  // namespace
@@ -51,21 +69,14 @@ struct actor_hooks<payment_traits> : default_hooks<payment_traits> {
   static void prepare(Self self, Job job, Next next) {
     using L = detail::logic<payment_traits>;
     auto& st = self->state;
-    auto* slot = missing_answer(job.request.command);
-    if (slot == nullptr) {
+    // Only a command that would append needs the gateway. Anything else (a replay, a refusal,
+    // nothing to refund) is decided on the original command.
+    const auto call = pay::gateway_call_needed(st.aggregate, job.request.command);
+    if (!call) {
       next(std::move(job));
       return;
     }
-    // Probe with an approval: only a command that would append needs the gateway. Anything
-    // else (a replay, a refusal, nothing to refund) is decided on the original command.
-    auto probe = job.request.command;
-    *missing_answer(probe) = pay::gateway_answer{true, "probe", {}};
-    auto probed = payment_traits::decide(st.aggregate, probe);
-    if (!probed || probed->replayed || probed->events.empty()) {
-      next(std::move(job));
-      return;
-    }
-    const auto request = gateway_request_for(st.aggregate, job.request.command);
+    const auto request = gateway_request_for(st.aggregate, job.request.command, *call);
     if (request.idempotency_key.empty()) {
       // Without a key a re-send could charge twice.
       L::reply_rejected(self, std::move(job),
@@ -82,15 +93,16 @@ struct actor_hooks<payment_traits> : default_hooks<payment_traits> {
     auto pending = std::make_shared<Job>(std::move(job));
     auto then = std::make_shared<Next>(std::move(next));
     const auto timeout = st.context->options.gateway_timeout;
+    const auto kind = *call;
     self->request(services->gateway, timeout, request)
         .then(
-            [=](persistence::gateway_result& result) {
+            [=](per::gateway_result& result) {
               if (!result.ok) {
                 L::reply_failed(self, std::move(*pending), failure_code::gateway_unavailable,
                                 "payment gateway unavailable: " + result.error);
                 return;
               }
-              *missing_answer(pending->request.command) = std::move(result.answer);
+              fill_answer(pending->request.command, kind, std::move(result));
               (*then)(std::move(*pending));
             },
             [=](caf::error& err) {

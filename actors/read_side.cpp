@@ -273,23 +273,27 @@ struct read_side::impl {
     auto future = slot->promise.get_future();
     const auto target = queriers[next_querier.fetch_add(1) % queriers.size()];
     const auto timeout = options.query_timeout;
-    system.spawn([slot, target, timeout, q = std::move(q), convert](caf::event_based_actor* self) {
-      self->request(target, timeout, q)
-          .then(
-              [slot, convert](read_reply& r) {
-                if (!r.ok) {
-                  slot->set(unexpected{from_store(r.error)});
-                } else {
-                  slot->set(convert(r));
-                }
-              },
-              [slot, self](caf::error& err) {
-                slot->set(unexpected{query_error{err == caf::sec::request_timeout
-                                                     ? query_errc::timeout
-                                                     : query_errc::unavailable,
-                                                 self->system().render(err)}});
-              });
-    });
+    // The query travels as a spawn argument: CAF 0.17 dereferences a null argument tuple when a
+    // function actor is spawned without arguments (UBSan: reference binding to null).
+    system.spawn(
+        [slot, target, timeout, convert](caf::event_based_actor* self, read_query query) {
+          self->request(target, timeout, std::move(query))
+              .then(
+                  [slot, convert](read_reply& r) {
+                    if (!r.ok) {
+                      slot->set(unexpected{from_store(r.error)});
+                    } else {
+                      slot->set(convert(r));
+                    }
+                  },
+                  [slot, self](caf::error& err) {
+                    slot->set(unexpected{query_error{err == caf::sec::request_timeout
+                                                         ? query_errc::timeout
+                                                         : query_errc::unavailable,
+                                                     self->system().render(err)}});
+                  });
+        },
+        std::move(q));
     return future;
   }
 

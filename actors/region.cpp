@@ -8,7 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
+#include <list>
 #include <unordered_map>
 #include <utility>
 
@@ -49,7 +49,7 @@ struct region_state {
 
   struct entity {
     aggregate_actor<Traits> child;  // null while restarting
-    std::deque<item> queue;         // front is in flight when in_flight
+    std::list<item> queue;          // front is in flight when in_flight (no allocation when empty)
     bool ready = false;             // recovered
     bool in_flight = false;
     bool restarting = false;
@@ -61,7 +61,9 @@ struct region_state {
   std::shared_ptr<const aggregate_context> context;
   region_options options;  // this region's own settings (actors use context->options)
   std::unordered_map<std::string, entity> entities;
-  std::unordered_map<caf::actor_addr, std::string> by_addr;
+  // Child → its id: the key of its entry in `entities` (nodes are stable; an entry of by_addr
+  // is always erased before the entity it points into), so the id is not stored twice.
+  std::unordered_map<caf::actor_addr, const std::string*> by_addr;
   std::uint64_t generations = 0;
   region_stats stats;
 
@@ -114,12 +116,16 @@ class region_logic {
            std::string(Traits::stream_type) + " " + id + ": too many buffered commands");
       return;
     }
+    // A new entity whose first item is a command for a stream its sender just created: the
+    // actor may start without reading the journal (see command_request::fresh).
+    const bool fresh =
+        e.queue.empty() && !e.child && !e.restarting && !it.is_query && it.command.fresh;
     e.queue.push_back(std::move(it));
-    if (!e.child && !e.restarting) activate(self, id, e);
+    if (!e.child && !e.restarting) activate(self, id, e, fresh);
     pump(self, id);
   }
 
-  static void activate(self_ptr self, const std::string& id, entity& e) {
+  static void activate(self_ptr self, const std::string& id, entity& e, bool fresh = false) {
     auto& st = self->state;
     const auto generation = ++st.generations;
     e.generation = generation;
@@ -128,8 +134,15 @@ class region_logic {
     e.restarting = false;
     e.child = spawn_aggregate<Traits>(self->system(), id, st.context);
     self->monitor(e.child);
-    st.by_addr[e.child.address()] = id;
+    st.by_addr[e.child.address()] = &st.entities.find(id)->first;
     ++st.stats.spawned;
+    if (fresh) {
+      // The actor recovers lazily on its first message; the fresh command (sent next, by
+      // pump) lets it skip the read, so there is no recovery to wait for.
+      e.ready = true;
+      e.last_active = clock::now();
+      return;
+    }
     // Answered only after recovery, so the ready answer is also the "recovered" signal.
     self->request(e.child, st.options.recovery_timeout, ready_atom::value)
         .then(
@@ -223,7 +236,7 @@ class region_logic {
     auto& st = self->state;
     auto addr = st.by_addr.find(dm.source);
     if (addr == st.by_addr.end()) return;  // passivated
-    const auto id = addr->second;
+    const auto id = *addr->second;
     st.by_addr.erase(addr);
     auto found = st.entities.find(id);
     if (found == st.entities.end() || found->second.child.address() != dm.source) return;

@@ -24,9 +24,12 @@ namespace {
 namespace sg = domain::sagas;
 
 struct runtime_config : caf::actor_system_config {
-  explicit runtime_config(std::size_t threads) {
+  explicit runtime_config(const runtime_options& options) {
     saga::actors::add_message_types(*this);
-    if (threads > 0) set("scheduler.max-threads", threads);
+    if (options.scheduler_threads > 0) set("scheduler.max-threads", options.scheduler_threads);
+    if (options.scheduler == scheduler_policy::sharing) {
+      set("scheduler.policy", caf::atom("sharing"));
+    }
   }
 };
 
@@ -125,8 +128,9 @@ sg::saga_input saga_input_of(const std::string& order_id, const std::string& cus
 }
 
 /// Creates the order, then starts its saga.
+/// `new_order`: the order id was generated for this request, so its stream is new.
 void place_order_flow(caf::event_based_actor* self, flow_env env, order_request request,
-                      promise_ptr<placed_order> promise) {
+                      bool new_order, promise_ptr<placed_order> promise) {
   placed_order base;
   base.order_id = request.order_id;
   base.correlation_id = request.correlation_id;
@@ -136,7 +140,7 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
   command_meta meta{request.correlation_id, "place_order", request.idempotency_key,
                     request.customer_id};
   self->request(env.regions.order, env.timeout,
-                command_request<order_traits>{request.order_id, std::move(create), meta})
+                command_request<order_traits>{request.order_id, std::move(create), meta, new_order})
       .then(
           [=](command_reply<domain::order::event>& reply) {
             if (!reply.ok()) {
@@ -162,9 +166,11 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
                             saga_input_of(created->order_id, created->customer_id, created->items,
                                           created->total)};
             command_meta saga_meta{placed.correlation_id, "place_order", {}, meta.user_id};
-            self->request(env.regions.saga, env.timeout,
-                          saga_request(placed.saga_id, std::string(sg::order_processing_type),
-                                       std::move(begin), std::move(saga_meta)))
+            auto start_saga = saga_request(placed.saga_id, std::string(sg::order_processing_type),
+                                           std::move(begin), std::move(saga_meta));
+            // An order created just now got a saga id generated with it: its stream is new.
+            start_saga.fresh = reply.kind == reply_kind::accepted;
+            self->request(env.regions.saga, env.timeout, std::move(start_saga))
                 .then(
                     [=](command_reply<sg::event>& started) {
                       auto out = placed;
@@ -361,7 +367,7 @@ struct runtime::impl {
 
   impl(runtime_options opts, const store_factory& make_store)
       : options(std::move(opts)),
-        config(options.scheduler_threads),
+        config(options),
         system(config),
         writer(make_store, options.writer) {
     readers = spawn_journal_readers(system, make_store, options.readers);
@@ -543,9 +549,10 @@ placed_order runtime::place_order(order_request request) {
 }
 
 std::future<placed_order> runtime::place_order_async(order_request request) {
-  if (request.order_id.empty()) request.order_id = persistence::new_uuid();
+  const bool new_order = request.order_id.empty();
+  if (new_order) request.order_id = persistence::new_uuid();
   if (request.correlation_id.empty()) request.correlation_id = persistence::new_uuid();
-  return impl_->run_flow<placed_order>(place_order_flow, std::move(request));
+  return impl_->run_flow<placed_order>(place_order_flow, std::move(request), new_order);
 }
 
 order_saga_outcome runtime::cancel_order(const std::string& order_id, std::string reason) {

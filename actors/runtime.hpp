@@ -37,6 +37,15 @@ struct region_handles;  // typed CAF handles, see actors/regions.hpp
 
 enum class aggregate_kind { order, payment, inventory, user, saga };
 
+/// How CAF's scheduler threads find work.
+enum class scheduler_policy {
+  /// Per-thread queues; idle threads poll and steal (CAF's default; spins while idle).
+  stealing,
+  /// One shared queue; idle threads sleep on it (no spinning, which leaves the cores to the
+  /// journal's PostgreSQL on small machines).
+  sharing,
+};
+
 struct runtime_options {
   /// Settings of every region and actor. The saga region never passivates: a saga actor stops
   /// itself once it is no longer RUNNING or COMPENSATING.
@@ -46,6 +55,9 @@ struct runtime_options {
   std::size_t readers = 2;
   /// CAF scheduler threads; 0 = CAF's default (one per core).
   std::size_t scheduler_threads = 0;
+  /// Sharing by default: on small machines shared with PostgreSQL, stealing's idle polling
+  /// costs the journal CPU (measured: fewer sagas/s, longer tails; see saga-bench sagas).
+  scheduler_policy scheduler = scheduler_policy::sharing;
   /// How long send()/query() wait for an answer by default.
   std::chrono::milliseconds ask_timeout{std::chrono::seconds(15)};
   /// Makes the payment gateway (called on the gateway actor's own thread). Empty: no gateway,

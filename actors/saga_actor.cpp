@@ -339,7 +339,11 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
             ask<order_traits>(self, services.regions.order, cmd, std::move(ref), timeout, meta);
           } else if constexpr (std::is_same_v<C, domain::payment::command>) {
             ref.kind = sg::aggregate_kind::payment;
-            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), timeout, meta);
+            // The first charge attempt creates the saga's payment stream ("pay-" + order id).
+            const bool fresh = ref.phase == sg::phase::forward && ref.attempt == 1 &&
+                               std::holds_alternative<domain::payment::process>(cmd);
+            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), timeout, meta,
+                                fresh);
           } else {
             static_assert(std::is_same_v<C, domain::inventory::command>);
             ref.kind = sg::aggregate_kind::inventory;
@@ -352,9 +356,10 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
 
   template <class Traits, class Self, class Region>
   static void ask(Self self, const Region& region, const typename Traits::command& cmd,
-                  step_ref ref, milliseconds timeout, const command_meta& meta) {
+                  step_ref ref, milliseconds timeout, const command_meta& meta,
+                  bool fresh = false) {
     auto key = meta.command_id;
-    self->request(region, timeout, command_request<Traits>{ref.aggregate_id, cmd, meta})
+    self->request(region, timeout, command_request<Traits>{ref.aggregate_id, cmd, meta, fresh})
         .then(
             [=](command_reply<typename Traits::event>& reply) {
               deliver(self, input_for(reply, ref), key);

@@ -12,6 +12,11 @@ std::string payment_id_for(std::string_view order_id) {
   return id;
 }
 
+std::string charge_key_for(std::string_view saga_id) {
+  // The key build_commands stamps into the process_payment step's only command.
+  return make_idempotency_key(saga_id, process_payment_step, "process", {}, false);
+}
+
 std::vector<std::pair<std::string, std::int64_t>> quantities_by_product(
     const std::vector<order::line_item>& items) {
   std::vector<std::pair<std::string, std::int64_t>> out;
@@ -53,7 +58,7 @@ saga_definition order_processing(const order_processing_options& options) {
   };
 
   step_definition pay;
-  pay.name = "process_payment";
+  pay.name = std::string(process_payment_step);
   pay.action = [](const saga_context& ctx) {
     const auto payment_id = payment_id_for(ctx.input.order_id);
     return std::vector<step_command>{{aggregate_kind::payment, payment_id,
@@ -66,8 +71,13 @@ saga_definition order_processing(const order_processing_options& options) {
                                                        std::nullopt}}};
   };
   pay.compensation = [](const saga_context& ctx) {
-    return std::vector<step_command>{{aggregate_kind::payment, payment_id_for(ctx.input.order_id),
-                                      payment::refund{ctx.reason, ctx.at, {}, std::nullopt}}};
+    const auto payment_id = payment_id_for(ctx.input.order_id);
+    // The refund names the charge it undoes, so a charge whose answer was lost (or is still in
+    // flight) is voided at the gateway instead of being left on the customer's card.
+    payment::refund refund{ctx.reason, ctx.at, {}, std::nullopt};
+    refund.charge = payment::charge_ref{charge_key_for(ctx.saga_id), payment_id, ctx.input.order_id,
+                                        ctx.input.customer_id, ctx.input.total};
+    return std::vector<step_command>{{aggregate_kind::payment, payment_id, std::move(refund)}};
   };
 
   step_definition confirm;

@@ -22,6 +22,13 @@ struct order_processing_options {
   retry_policy compensation_retry{5, 100, 2.0, 2000, 0.2};  ///< also used by the order cancel
 };
 
+/// The name of the step that charges the order.
+inline constexpr std::string_view process_payment_step = "process_payment";
+
+/// The idempotency key of an OrderProcessing saga's charge (its process_payment command).
+/// Deterministic, so the compensating refund can name the charge it undoes.
+[[nodiscard]] std::string charge_key_for(std::string_view saga_id);
+
 /// The payment aggregate id of an order: "pay-" + order_id. One payment per order, and the
 /// same id on every attempt, so a charge can only ever land on one payment aggregate.
 [[nodiscard]] std::string payment_id_for(std::string_view order_id);
@@ -34,8 +41,8 @@ struct order_processing_options {
 
 /// Steps "reserve_inventory" (one inventory::reserve per product, compensated by
 /// inventory::release), "process_payment" (payment::process of the order total,
-/// compensated by payment::refund) and "confirm_order" (order::confirm, nothing to undo);
-/// on_compensated sends order::cancel with the compensation reason.
+/// compensated by payment::refund naming that charge) and "confirm_order" (order::confirm, nothing
+/// to undo); on_compensated sends order::cancel with the compensation reason.
 [[nodiscard]] saga_definition order_processing(const order_processing_options& options = {});
 
 }  // namespace saga::domain::sagas

@@ -34,12 +34,22 @@ std::optional<std::string> text_error(const char* field, const std::string& valu
   return std::nullopt;
 }
 
+std::optional<std::string> key_error(const std::string& key, const std::string& payment_id,
+                                     const std::string& order_id, domain::money amount,
+                                     const std::string& reason);
+
 std::optional<std::string> common_error(gateway_operation op, const std::string& key,
                                         const std::string& payment_id, const std::string& order_id,
                                         domain::money amount, const std::string& reason) {
   if (op != gateway_operation::charge && op != gateway_operation::refund) {
     return "operation must be charge or refund (got " + std::to_string(static_cast<int>(op)) + ")";
   }
+  return key_error(key, payment_id, order_id, amount, reason);
+}
+
+std::optional<std::string> key_error(const std::string& key, const std::string& payment_id,
+                                     const std::string& order_id, domain::money amount,
+                                     const std::string& reason) {
   if (auto e = text_error("idempotency_key", key, true, max_idempotency_key_bytes)) return e;
   if (auto e = text_error("payment_id", payment_id, true, domain::max_text_bytes)) return e;
   if (auto e = text_error("order_id", order_id, true, domain::max_text_bytes)) return e;
@@ -63,6 +73,21 @@ std::optional<std::string> batch_error(const std::vector<ledger_entry>& entries)
   }
   return std::nullopt;
 }
+
+/// The first invalid void of a batch as an error for the whole call.
+std::optional<std::string> void_batch_error(const std::vector<void_request>& requests) {
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (auto e = validate_void(requests[i])) {
+      return "payment ledger: void " + std::to_string(i) + " is invalid: " + *e;
+    }
+  }
+  return std::nullopt;
+}
+
+using detail::charge_misuse;
+using detail::refund_for;
+using detail::refund_misuse;
+using detail::tombstone_for;
 
 class memory_ledger final : public payment_ledger {
  public:
@@ -95,6 +120,35 @@ class memory_ledger final : public payment_ledger {
     return out;
   }
 
+  expected<std::vector<void_outcome>, std::string> void_charges(
+      const std::vector<void_request>& requests) override {
+    if (auto e = void_batch_error(requests)) return unexpected{std::move(*e)};
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto at = now_ms();
+    std::vector<void_outcome> out;
+    out.reserve(requests.size());
+    for (const auto& r : requests) {
+      void_outcome o;
+      const auto charge = by_key_.find(r.charge_key);
+      if (charge == by_key_.end()) {
+        o.charge = tombstone_for(r);
+        o.charge.recorded_at_ms = at;
+        add(o.charge);
+        out.push_back(std::move(o));
+        continue;
+      }
+      o.charge = entries_[charge->second];
+      o.replayed = true;
+      if (auto e = charge_misuse(r, o.charge)) {
+        o.error = std::move(*e);
+      } else if (o.charge.approved) {
+        settle_approved(r, o, at);
+      }
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+
   expected<std::vector<ledger_entry>, std::string> entries_of_order(
       const std::string& order_id) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -122,6 +176,49 @@ class memory_ledger final : public payment_ledger {
   }
 
  private:
+  void add(const ledger_entry& e) {
+    by_key_.emplace(e.idempotency_key, entries_.size());
+    by_order_[e.order_id].push_back(entries_.size());
+    entries_.push_back(e);
+  }
+
+  // An approved charge: its refund under the refund key, an earlier refund of the payment, or
+  // a new refund. Called with the mutex held.
+  void settle_approved(const void_request& r, void_outcome& o, std::int64_t at) {
+    if (const auto known = by_key_.find(r.refund_key); known != by_key_.end()) {
+      const auto& refund = entries_[known->second];
+      if (auto e = refund_misuse(r, o.charge, refund)) {
+        o.error = std::move(*e);
+        return;
+      }
+      o.refunded = true;
+      o.refund = refund;
+      return;
+    }
+    // Net per payment: a refund under another key may already have undone this charge.
+    std::int64_t net = 0;
+    const ledger_entry* newest_refund = nullptr;
+    for (const auto i : by_order_[o.charge.order_id]) {
+      const auto& e = entries_[i];
+      if (!e.approved || e.payment_id != o.charge.payment_id) continue;
+      if (e.operation == gateway_operation::charge) {
+        ++net;
+      } else {
+        --net;
+        newest_refund = &e;
+      }
+    }
+    o.refunded = true;
+    if (net <= 0 && newest_refund != nullptr) {
+      o.refund = *newest_refund;
+      return;
+    }
+    o.refund = refund_for(r, o.charge);
+    o.refund.recorded_at_ms = at;
+    o.replayed = false;
+    add(o.refund);
+  }
+
   std::mutex mutex_;
   std::vector<ledger_entry> entries_;  // in recording order
   std::unordered_map<std::string, std::size_t> by_key_;
@@ -137,6 +234,8 @@ class simulated_gateway final : public payment_gateway {
     std::vector<gateway_result> out(requests.size());
     std::vector<ledger_entry> decided;
     std::vector<std::size_t> owners;  // decided[k] answers requests[owners[k]]
+    std::vector<void_request> voids;
+    std::vector<std::size_t> void_owners;  // voids[k] answers requests[void_owners[k]]
     bool reached_gateway = false;
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const auto& r = requests[i];
@@ -149,6 +248,11 @@ class simulated_gateway final : public payment_gateway {
         out[i].error = "gateway unavailable (simulated)";
         continue;
       }
+      if (r.operation == gateway_operation::void_charge) {
+        voids.push_back(void_for(r));
+        void_owners.push_back(i);
+        continue;
+      }
       decided.push_back(decide(r));
       owners.push_back(i);
     }
@@ -156,8 +260,16 @@ class simulated_gateway final : public payment_gateway {
     if (reached_gateway && options_.latency_ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.latency_ms));
     }
-    if (decided.empty()) return out;
+    // Charges and refunds first: the calls of a batch are concurrent, so this order is as
+    // valid as any, and a void then finds a charge of the same batch instead of barring it.
+    if (!decided.empty()) record(decided, owners, out);
+    if (!voids.empty()) settle(voids, void_owners, out);
+    return out;
+  }
 
+ private:
+  void record(const std::vector<ledger_entry>& decided, const std::vector<std::size_t>& owners,
+              std::vector<gateway_result>& out) {
     auto stored = ledger_->record(decided);
     if (stored && stored->size() != decided.size()) {
       stored = unexpected{"payment ledger answered " + std::to_string(stored->size()) +
@@ -177,10 +289,55 @@ class simulated_gateway final : public payment_gateway {
       if (!entry.approved) result.answer.reason = entry.reason;
       result.replayed = entry.replayed;
     }
-    return out;
   }
 
- private:
+  void settle(const std::vector<void_request>& voids, const std::vector<std::size_t>& owners,
+              std::vector<gateway_result>& out) {
+    auto settled = ledger_->void_charges(voids);
+    if (settled && settled->size() != voids.size()) {
+      settled = unexpected{"payment ledger answered " + std::to_string(settled->size()) +
+                           " voids for " + std::to_string(voids.size())};
+    }
+    for (std::size_t k = 0; k < owners.size(); ++k) {
+      auto& result = out[owners[k]];
+      if (!settled) {
+        result.error = "payment ledger unavailable: " + settled.error();
+        continue;
+      }
+      const auto& o = (*settled)[k];
+      if (!o.error.empty()) {
+        result.error = "cannot void: " + o.error;
+        continue;
+      }
+      result.ok = true;
+      result.replayed = o.replayed;
+      auto& v = result.voided;
+      v.refunded = o.refunded;
+      if (o.refunded) {
+        v.charge_transaction_id = o.charge.transaction_id;
+        v.amount = o.charge.amount;
+        v.refund_transaction_id = o.refund.transaction_id;
+        result.answer.approved = true;
+        result.answer.transaction_id = o.refund.transaction_id;
+      } else {
+        v.reason = o.charge.reason;
+        result.answer.reason = o.charge.reason;
+      }
+    }
+  }
+
+  static void_request void_for(const gateway_request& r) {
+    void_request v;
+    v.charge_key = r.charge_key;
+    v.refund_key = r.idempotency_key;
+    v.payment_id = r.payment_id;
+    v.order_id = r.order_id;
+    v.amount = r.amount;
+    v.reason = r.reason;
+    v.refund_transaction_id = "rf-" + new_uuid();
+    return v;
+  }
+
   static std::uint64_t seed(std::uint64_t given) {
     if (given != 0) return given;
     std::random_device rd;
@@ -219,16 +376,50 @@ const char* to_string(gateway_operation op) noexcept {
       return "charge";
     case gateway_operation::refund:
       return "refund";
+    case gateway_operation::void_charge:
+      return "void_charge";
   }
   return "unknown";
 }
 
 std::optional<std::string> validate_request(const gateway_request& request) {
-  if (auto e = common_error(request.operation, request.idempotency_key, request.payment_id,
-                            request.order_id, request.amount, request.reason)) {
-    return e;
+  if (request.operation == gateway_operation::void_charge) {
+    if (auto e = key_error(request.idempotency_key, request.payment_id, request.order_id,
+                           request.amount, request.reason)) {
+      return e;
+    }
+    if (auto e = text_error("charge_key", request.charge_key, true, max_idempotency_key_bytes)) {
+      return e;
+    }
+    if (request.charge_key == request.idempotency_key) {
+      return std::string("charge_key must differ from the void's own idempotency_key");
+    }
+  } else {
+    if (auto e = common_error(request.operation, request.idempotency_key, request.payment_id,
+                              request.order_id, request.amount, request.reason)) {
+      return e;
+    }
+    if (!request.charge_key.empty()) {
+      return std::string("charge_key is only for void_charge, not for ") +
+             to_string(request.operation);
+    }
   }
   return text_error("customer_id", request.customer_id, false, domain::max_text_bytes);
+}
+
+std::optional<std::string> validate_void(const void_request& request) {
+  if (auto e = key_error(request.refund_key, request.payment_id, request.order_id, request.amount,
+                         request.reason)) {
+    return "refund_key/" + *e;
+  }
+  if (auto e = text_error("charge_key", request.charge_key, true, max_idempotency_key_bytes)) {
+    return e;
+  }
+  if (request.charge_key == request.refund_key) {
+    return std::string("charge_key and refund_key must differ");
+  }
+  return text_error("refund_transaction_id", request.refund_transaction_id, true,
+                    domain::max_text_bytes);
 }
 
 std::optional<std::string> validate_entry(const ledger_entry& entry) {
@@ -237,6 +428,58 @@ std::optional<std::string> validate_entry(const ledger_entry& entry) {
     return e;
   }
   return text_error("transaction_id", entry.transaction_id, false, domain::max_text_bytes);
+}
+
+namespace detail {
+
+ledger_entry tombstone_for(const void_request& r) {
+  ledger_entry e;
+  e.operation = gateway_operation::charge;
+  e.idempotency_key = r.charge_key;
+  e.payment_id = r.payment_id;
+  e.order_id = r.order_id;
+  e.amount = r.amount;
+  e.approved = false;
+  e.reason = voided_before_charge;
+  return e;
+}
+
+ledger_entry refund_for(const void_request& r, const ledger_entry& charge) {
+  ledger_entry e;
+  e.operation = gateway_operation::refund;
+  e.idempotency_key = r.refund_key;
+  e.payment_id = charge.payment_id;
+  e.order_id = charge.order_id;
+  e.amount = charge.amount;
+  e.approved = true;
+  e.transaction_id = r.refund_transaction_id;
+  e.reason = r.reason;
+  return e;
+}
+
+std::optional<std::string> charge_misuse(const void_request& r, const ledger_entry& stored) {
+  if (stored.operation != gateway_operation::charge) {
+    return "key " + r.charge_key + " holds a " + to_string(stored.operation) + ", not a charge";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> refund_misuse(const void_request& r, const ledger_entry& charge,
+                                         const ledger_entry& stored) {
+  if (stored.operation != gateway_operation::refund || !stored.approved ||
+      stored.payment_id != charge.payment_id || stored.order_id != charge.order_id) {
+    return "refund key " + r.refund_key + " already holds a " + to_string(stored.operation) +
+           " that is not an approved refund of payment " + charge.payment_id;
+  }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
+expected<std::vector<void_outcome>, std::string> payment_ledger::void_charges(
+    const std::vector<void_request>& requests) {
+  return unexpected{"payment ledger: this ledger cannot void charges (" +
+                    std::to_string(requests.size()) + " requested)"};
 }
 
 std::shared_ptr<payment_ledger> make_memory_ledger() { return std::make_shared<memory_ledger>(); }

@@ -65,6 +65,47 @@ constexpr const char* charged_twice_sql =
     "      - count(*) FILTER (WHERE operation = 'refund') > 1"
     " ORDER BY order_id";
 
+// Voids (rare: compensations only) run statement by statement in one READ COMMITTED transaction,
+// where each statement sees what concurrent transactions committed before it began. The
+// tombstone INSERT waits for a concurrent insert of the same key to finish; if that one
+// commits, the key is taken and the stored charge is read and locked (FOR UPDATE), so two voids
+// of one charge take turns and the second sees the first one's refund.
+constexpr const char* tombstone_stmt = "saga_ledger_tombstone";
+constexpr const char* tombstone_sql =
+    "INSERT INTO payment_ledger (idempotency_key, operation, payment_id, order_id, amount,"
+    "                            approved, transaction_id, reason)"
+    " VALUES ($1, 'charge', $2, $3, $4, false, '', $5)"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    " RETURNING true, " SAGA_LEDGER_COLUMNS;
+
+constexpr const char* lock_key_stmt = "saga_ledger_lock_key";
+constexpr const char* lock_key_sql = "SELECT false, " SAGA_LEDGER_COLUMNS
+                                     " FROM payment_ledger WHERE idempotency_key = $1 FOR UPDATE";
+
+constexpr const char* read_key_stmt = "saga_ledger_read_key";
+constexpr const char* read_key_sql =
+    "SELECT false, " SAGA_LEDGER_COLUMNS " FROM payment_ledger WHERE idempotency_key = $1";
+
+// Net approved charges of one payment, and its newest approved refund (if any).
+constexpr const char* payment_net_stmt = "saga_ledger_payment_net";
+constexpr const char* payment_net_sql =
+    "SELECT count(*) FILTER (WHERE operation = 'charge')"
+    "       - count(*) FILTER (WHERE operation = 'refund'),"
+    "       max(seq) FILTER (WHERE operation = 'refund')"
+    " FROM payment_ledger WHERE approved AND order_id = $1 AND payment_id = $2";
+
+constexpr const char* read_seq_stmt = "saga_ledger_read_seq";
+constexpr const char* read_seq_sql =
+    "SELECT false, " SAGA_LEDGER_COLUMNS " FROM payment_ledger WHERE seq = $1";
+
+constexpr const char* insert_refund_stmt = "saga_ledger_insert_refund";
+constexpr const char* insert_refund_sql =
+    "INSERT INTO payment_ledger (idempotency_key, operation, payment_id, order_id, amount,"
+    "                            approved, transaction_id, reason)"
+    " VALUES ($1, 'refund', $2, $3, $4, true, $5, $6)"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    " RETURNING true, " SAGA_LEDGER_COLUMNS;
+
 #undef SAGA_LEDGER_COLUMNS
 
 // Elements of a PostgreSQL array literal: always quoted, so only " and \ need escaping.
@@ -181,6 +222,26 @@ class pg_ledger final : public payment_ledger {
     });
   }
 
+  expected<std::vector<void_outcome>, std::string> void_charges(
+      const std::vector<void_request>& requests) override {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      if (auto e = validate_void(requests[i])) {
+        return unexpected{"payment ledger: void " + std::to_string(i) + " is invalid: " + *e};
+      }
+    }
+    if (requests.empty()) return std::vector<void_outcome>{};
+    std::lock_guard<std::mutex> lock(mutex_);
+    return guarded<std::vector<void_outcome>>("voiding payments", [&] {
+      pqxx::work tx(*conn_);
+      tx.exec("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+      std::vector<void_outcome> out;
+      out.reserve(requests.size());
+      for (const auto& r : requests) out.push_back(void_one(tx, r));
+      tx.commit();
+      return out;
+    });
+  }
+
   expected<std::vector<ledger_entry>, std::string> entries_of_order(
       const std::string& order_id) override {
     if (!domain::is_valid_text(order_id)) {
@@ -208,6 +269,66 @@ class pg_ledger final : public payment_ledger {
   }
 
  private:
+  static void_outcome void_one(pqxx::work& tx, const void_request& r) {
+    void_outcome o;
+    const auto tomb = detail::tombstone_for(r);
+    const auto written = tx.exec_prepared(tombstone_stmt, tomb.idempotency_key, tomb.payment_id,
+                                          tomb.order_id, tomb.amount, tomb.reason);
+    if (!written.empty()) {
+      o.charge = entry_from_row(written[0]);
+      return o;
+    }
+    const auto charge = tx.exec_prepared(lock_key_stmt, r.charge_key);
+    if (charge.empty()) throw std::runtime_error("payment_ledger lost the row of a taken key");
+    o.charge = entry_from_row(charge[0]);
+    o.replayed = true;
+    if (auto e = detail::charge_misuse(r, o.charge)) {
+      o.error = std::move(*e);
+      return o;
+    }
+    if (!o.charge.approved) return o;
+    if (refund_by_key(tx, r, o)) return o;
+    // Net per payment: a refund under another key may already have undone this charge.
+    const auto net =
+        tx.exec_prepared(payment_net_stmt, o.charge.order_id, o.charge.payment_id).at(0);
+    if (net[0].as<std::int64_t>() <= 0 && !net[1].is_null()) {
+      const auto refund = tx.exec_prepared(read_seq_stmt, net[1].as<std::int64_t>());
+      if (refund.empty()) throw std::runtime_error("payment_ledger lost a refund row");
+      o.refunded = true;
+      o.refund = entry_from_row(refund[0]);
+      return o;
+    }
+    const auto fresh = detail::refund_for(r, o.charge);
+    const auto inserted =
+        tx.exec_prepared(insert_refund_stmt, fresh.idempotency_key, fresh.payment_id,
+                         fresh.order_id, fresh.amount, fresh.transaction_id, fresh.reason);
+    if (inserted.empty()) {
+      // A concurrent void took the refund key meanwhile.
+      if (!refund_by_key(tx, r, o)) {
+        throw std::runtime_error("payment_ledger lost the row of a taken refund key");
+      }
+      return o;
+    }
+    o.refunded = true;
+    o.refund = entry_from_row(inserted[0]);
+    o.replayed = false;
+    return o;
+  }
+
+  // The entry under the refund key, if any, settles the void (as its refund, or as misuse).
+  static bool refund_by_key(pqxx::work& tx, const void_request& r, void_outcome& o) {
+    const auto known = tx.exec_prepared(read_key_stmt, r.refund_key);
+    if (known.empty()) return false;
+    auto stored = entry_from_row(known[0]);
+    if (auto e = detail::refund_misuse(r, o.charge, stored)) {
+      o.error = std::move(*e);
+      return true;
+    }
+    o.refunded = true;
+    o.refund = std::move(stored);
+    return true;
+  }
+
   // Connects if not connected; returns why it could not.
   std::optional<std::string> ensure_connected() {
     if (conn_ && conn_->is_open()) return std::nullopt;
@@ -238,6 +359,12 @@ class pg_ledger final : public payment_ledger {
       c->prepare(read_keys_stmt, read_keys_sql);
       c->prepare(of_order_stmt, of_order_sql);
       c->prepare(charged_twice_stmt, charged_twice_sql);
+      c->prepare(tombstone_stmt, tombstone_sql);
+      c->prepare(lock_key_stmt, lock_key_sql);
+      c->prepare(read_key_stmt, read_key_sql);
+      c->prepare(payment_net_stmt, payment_net_sql);
+      c->prepare(read_seq_stmt, read_seq_sql);
+      c->prepare(insert_refund_stmt, insert_refund_sql);
       conn_ = std::move(c);
       return std::nullopt;
     } catch (...) {

@@ -40,6 +40,11 @@ struct sagas_config {
   std::size_t decline_pct = 10;
   std::size_t grace_s = 30;
   std::size_t raw_events = 30'000;
+  // Runtime tuning (defaults: the runtime's own).
+  std::size_t readers = 0;  // 0: runtime default
+  std::size_t threads = 0;  // 0: runtime default
+  std::string scheduler;    // empty: runtime default
+  long linger_us = -1;      // < 0: writer default
 };
 
 constexpr sd::money normal_price = 1'000;
@@ -73,6 +78,10 @@ void sagas_usage(std::ostream& out) {
          "(default 30)\n"
          "  --raw-events N     events for the raw batch measurement (default 30000)\n"
          "  --database-url U   PostgreSQL (default: $DATABASE_URL); runs in a scratch schema\n"
+         "  --readers N        journal reader connections (default: the runtime's)\n"
+         "  --threads N        CAF scheduler threads (default: one per core)\n"
+         "  --scheduler P      stealing or sharing (default: the runtime's)\n"
+         "  --linger-us N      group-commit linger in microseconds (default: the writer's)\n"
          "The last output line is {\"mode\":\"sagas\",\"count\":…,\"completed\":…,"
          "\"compensated\":…,\"failed\":…,\"stuck\":…,\"sagas_per_s\":…,\"p50_ms\":…,"
          "\"p99_ms\":…,\"events_per_s\":…,\"raw_batch_eps\":…}.\n";
@@ -82,7 +91,8 @@ int run_sagas(const std::vector<std::string>& args) {
   sagas_config c;
   try {
     options opts(args, {"--count", "--concurrency", "--products", "--decline-pct", "--grace-s",
-                        "--raw-events", "--database-url"});
+                        "--raw-events", "--database-url", "--readers", "--threads", "--scheduler",
+                        "--linger-us"});
     c.database_url = database_url(opts);
     c.count = opts.count("--count", c.count, 1);
     c.concurrency = opts.count("--concurrency", c.concurrency, 1);
@@ -91,6 +101,12 @@ int run_sagas(const std::vector<std::string>& args) {
     if (c.decline_pct > 100) throw bad_args("--decline-pct is at most 100");
     c.grace_s = opts.count("--grace-s", c.grace_s, 1);
     c.raw_events = opts.count("--raw-events", c.raw_events, 1000);
+    c.readers = opts.count("--readers", 0, 1);
+    c.threads = opts.count("--threads", 0, 1);
+    c.scheduler = opts.text("--scheduler", "");
+    if (!c.scheduler.empty() && c.scheduler != "stealing" && c.scheduler != "sharing")
+      throw bad_args("--scheduler is stealing or sharing");
+    if (opts.has("--linger-us")) c.linger_us = static_cast<long>(opts.count("--linger-us", 0));
   } catch (const bad_args& e) {
     std::cerr << "saga-bench sagas: " << e.what() << "\n\n";
     sagas_usage(std::cerr);
@@ -106,6 +122,11 @@ int run_sagas(const std::vector<std::string>& args) {
     sa::runtime_options ro;
     ro.regions.node_id = "bench";
     ro.ask_timeout = std::chrono::seconds(30);
+    if (c.readers > 0) ro.readers = c.readers;
+    if (c.threads > 0) ro.scheduler_threads = c.threads;
+    if (c.scheduler == "stealing") ro.scheduler = sa::scheduler_policy::stealing;
+    if (c.scheduler == "sharing") ro.scheduler = sa::scheduler_policy::sharing;
+    if (c.linger_us >= 0) ro.writer.linger = std::chrono::microseconds(c.linger_us);
     ro.gateway = [url = c.database_url, name = schema.name()] {
       sp::gateway_options g;
       g.decline_above = decline_above;
@@ -236,6 +257,20 @@ int run_sagas(const std::vector<std::string>& args) {
     const double rate = seconds > 0 ? static_cast<double>(finished) / seconds : 0;
     const double events = static_cast<double>(writer_after.events - writer_before.events);
     const double eps = seconds > 0 ? events / seconds : 0;
+    const auto batches = writer_after.batches - writer_before.batches;
+    const auto appends = writer_after.requests - writer_before.requests;
+    const double per_batch =
+        batches > 0 ? static_cast<double>(appends) / static_cast<double>(batches) : 0;
+    const double batch_ms =
+        batches > 0
+            ? static_cast<double>(writer_after.total_batch_us - writer_before.total_batch_us) /
+                  1000.0 / static_cast<double>(batches)
+            : 0;
+    const double append_ms =
+        appends > 0
+            ? static_cast<double>(writer_after.total_latency_us - writer_before.total_latency_us) /
+                  1000.0 / static_cast<double>(appends)
+            : 0;
     const double p50 = percentile(latencies, 0.5);
     const double p99 = percentile(latencies, 0.99);
     const double raw = measure_raw_batch_eps(c.database_url, schema.name(), c.raw_events, 256);
@@ -250,7 +285,10 @@ int run_sagas(const std::vector<std::string>& args) {
               << " ms (target <= 50)\n"
               << "journal: " << fixed(events, 0) << " events, " << fixed(eps, 0)
               << " events/s; raw batch limit in this run " << fixed(raw, 0) << " events/s ("
-              << fixed(raw > 0 ? eps / raw : 0, 2) << " of it)\n";
+              << fixed(raw > 0 ? eps / raw : 0, 2) << " of it)\n"
+              << "writer: " << batches << " batches, " << fixed(per_batch, 1)
+              << " appends per batch, " << fixed(batch_ms, 2) << " ms per batch, "
+              << fixed(append_ms, 2) << " ms per append (submit to answer)\n";
     std::cout << "{\"mode\":\"sagas\",\"count\":" << c.count << ",\"completed\":" << completed
               << ",\"compensated\":" << compensated << ",\"failed\":" << failed
               << ",\"stuck\":" << stuck << ",\"sagas_per_s\":" << fixed(rate, 1)

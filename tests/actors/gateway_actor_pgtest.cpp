@@ -204,23 +204,27 @@ std::vector<sp::gateway_result> ask_all_from_actor(
     const std::vector<sp::gateway_request>& requests) {
   auto promise = std::make_shared<std::promise<std::vector<sp::gateway_result>>>();
   auto future = promise->get_future();
-  system.spawn([=](caf::event_based_actor* self) {
-    auto answers = std::make_shared<std::vector<sp::gateway_result>>(requests.size());
-    auto left = std::make_shared<std::size_t>(requests.size());
-    auto settle = [=](std::size_t i, sp::gateway_result r) {
-      (*answers)[i] = std::move(r);
-      if (--*left == 0) promise->set_value(*answers);
-    };
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-      self->request(gateway, 10s, requests[i])
-          .then([=](sp::gateway_result& r) { settle(i, std::move(r)); },
-                [=](caf::error& err) {
-                  sp::gateway_result r;
-                  r.error = "no answer: " + self->system().render(err);
-                  settle(i, std::move(r));
-                });
-    }
-  });
+  // `requests` travels as a spawn argument: CAF 0.17 dereferences a null argument tuple when a
+  // function actor is spawned without arguments (UBSan: reference binding to null).
+  system.spawn(
+      [=](caf::event_based_actor* self, std::vector<sp::gateway_request> batch) {
+        auto answers = std::make_shared<std::vector<sp::gateway_result>>(batch.size());
+        auto left = std::make_shared<std::size_t>(batch.size());
+        auto settle = [=](std::size_t i, sp::gateway_result r) {
+          (*answers)[i] = std::move(r);
+          if (--*left == 0) promise->set_value(*answers);
+        };
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          self->request(gateway, 10s, batch[i])
+              .then([=](sp::gateway_result& r) { settle(i, std::move(r)); },
+                    [=](caf::error& err) {
+                      sp::gateway_result r;
+                      r.error = "no answer: " + self->system().render(err);
+                      settle(i, std::move(r));
+                    });
+        }
+      },
+      requests);
   BOOST_REQUIRE(future.wait_for(30s) == std::future_status::ready);
   return future.get();
 }

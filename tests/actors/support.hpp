@@ -66,6 +66,11 @@ struct journal_probe {
   /// from_version of the last read_stream and the number of events it returned.
   std::atomic<std::int64_t> last_read_from{0};
   std::atomic<std::uint64_t> last_read_events{0};
+  /// read_stream calls so far.
+  std::atomic<std::uint64_t> reads{0};
+  /// The next n batches wait stall_ms before writing (a journal that answers late).
+  std::atomic<int> stall_next{0};
+  std::atomic<int> stall_ms{0};
 };
 
 /// One store handle of a journal (each runtime thread gets its own), with the probe applied.
@@ -76,6 +81,8 @@ class journal_handle final : public sp::event_store {
 
   std::vector<sp::append_result> append_batch(const std::vector<sp::append_request>& r) override {
     if (take(faults_->fail_before_write)) return failure(r.size());
+    if (take(faults_->stall_next))
+      std::this_thread::sleep_for(std::chrono::milliseconds(faults_->stall_ms.load()));
     auto results = target_->append_batch(r);
     if (take(faults_->fail_after_write)) return failure(r.size());
     return results;
@@ -85,6 +92,7 @@ class journal_handle final : public sp::event_store {
     auto read = target_->read_stream(s, from, limit);
     faults_->last_read_from = from;
     faults_->last_read_events = read ? read->size() : 0;
+    ++faults_->reads;
     return read;
   }
   expected<std::vector<sp::recorded_event>, sp::store_error> read_all(std::int64_t after,

@@ -371,6 +371,17 @@ BOOST_AUTO_TEST_CASE(a_timed_out_step_is_retried_with_backoff_then_compensated) 
              "s-1/process_payment/refund");
   BOOST_TEST((as<pay::refund, pay::command>(send.commands[0]).reason) == reason);
   BOOST_TEST(send.commands[0].command.aggregate_id == "pay-o-1");
+  // The refund names the charge it undoes (the key the process commands carried), so a charge
+  // whose answer never came back is voided at the gateway rather than left on the card.
+  const auto& charge = as<pay::refund, pay::command>(send.commands[0]).charge;
+  BOOST_REQUIRE(charge.has_value());
+  BOOST_TEST(charge->idempotency_key == "s-1/process_payment/process");
+  BOOST_TEST(charge->idempotency_key == sg::charge_key_for("s-1"));
+  BOOST_TEST(charge->payment_id == "pay-o-1");
+  BOOST_TEST(charge->order_id == "o-1");
+  BOOST_TEST(charge->customer_id == h.s.input.customer_id);
+  BOOST_TEST(charge->amount == h.s.input.total);
+  BOOST_TEST(!(as<pay::refund, pay::command>(send.commands[0]).voided.has_value()));
 
   t = h.then_ok(sg::target_succeeded{1, comp, 1, 0}, 16500);
   send = only_send(t);

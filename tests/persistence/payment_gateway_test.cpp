@@ -137,7 +137,47 @@ void require_ok(const sp::gateway_result& r) {
   BOOST_REQUIRE_MESSAGE(r.ok, "gateway call failed: " + r.error);
 }
 
-/// A ledger whose record() fails the next `failures` calls, then forwards.
+sp::gateway_request void_of(const std::string& key, const std::string& charge_key,
+                            const std::string& order, std::int64_t amount) {
+  auto r = charge(key, order, amount);
+  r.operation = sp::gateway_operation::void_charge;
+  r.charge_key = charge_key;
+  r.reason = "order cancelled";
+  return r;
+}
+
+sp::void_request void_request(const std::string& charge_key, const std::string& refund_key,
+                              const std::string& order) {
+  sp::void_request v;
+  v.charge_key = charge_key;
+  v.refund_key = refund_key;
+  v.payment_id = "pay-" + order;
+  v.order_id = order;
+  v.amount = 1200;
+  v.reason = "order cancelled";
+  v.refund_transaction_id = "rf-" + refund_key;
+  return v;
+}
+
+std::vector<sp::void_outcome> voided(sp::payment_ledger& ledger,
+                                     const std::vector<sp::void_request>& requests) {
+  auto out = ledger.void_charges(requests);
+  BOOST_REQUIRE_MESSAGE(out.has_value(),
+                        "void_charges failed: " + (out ? std::string() : out.error()));
+  BOOST_REQUIRE_EQUAL(out->size(), requests.size());
+  return *out;
+}
+
+/// Approved charges minus approved refunds of an order.
+int net_charges(sp::payment_ledger& ledger, const std::string& order) {
+  int net = 0;
+  for (const auto& e : entries_of(ledger, order)) {
+    if (e.approved) net += e.operation == sp::gateway_operation::charge ? 1 : -1;
+  }
+  return net;
+}
+
+/// A ledger whose record() and void_charges() fail the next `failures` calls, then forward.
 class failing_ledger final : public sp::payment_ledger {
  public:
   failing_ledger(std::shared_ptr<sp::payment_ledger> target, int failures)
@@ -149,6 +189,14 @@ class failing_ledger final : public sp::payment_ledger {
       return saga::unexpected{std::string("connection refused (injected)")};
     }
     return target_->record(entries);
+  }
+  saga::expected<std::vector<sp::void_outcome>, std::string> void_charges(
+      const std::vector<sp::void_request>& requests) override {
+    if (failures_ > 0) {
+      --failures_;
+      return saga::unexpected{std::string("connection refused (injected)")};
+    }
+    return target_->void_charges(requests);
   }
   saga::expected<std::vector<sp::ledger_entry>, std::string> entries_of_order(
       const std::string& order) override {
@@ -360,6 +408,262 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_writers_of_the_same_keys_agree, B, back
   for (const auto& row : rows) BOOST_TEST(seen[0][row.idempotency_key] == row.transaction_id);
 }
 
+// ---- voids ----
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_void_before_the_charge_bars_it_with_a_tombstone, B, backends) {
+  B backend;
+  auto& ledger = *backend.shared;
+  const auto order = unique_key("void-first");
+  const auto charge_key = order + "-charge";
+  const auto first = voided(ledger, {void_request(charge_key, order + "-refund", order)});
+  BOOST_TEST(first[0].error.empty());
+  BOOST_TEST(!first[0].refunded);
+  BOOST_TEST(!first[0].replayed);
+  BOOST_TEST(first[0].charge.idempotency_key == charge_key);
+  BOOST_TEST(first[0].charge.reason == sp::voided_before_charge);
+  BOOST_TEST(!first[0].charge.approved);
+
+  // The charge arrives late: it gets the tombstone, never an approval.
+  auto late = ledger.record({entry(charge_key, order, true)});
+  BOOST_REQUIRE(late.has_value());
+  BOOST_TEST(late->front().replayed);
+  BOOST_TEST(!late->front().approved);
+  BOOST_TEST(late->front().reason == sp::voided_before_charge);
+  BOOST_TEST((late->front().operation == sp::gateway_operation::charge));
+
+  // The void again: the same answer, nothing written.
+  const auto again = voided(ledger, {void_request(charge_key, order + "-refund", order)});
+  BOOST_TEST(!again[0].refunded);
+  BOOST_TEST(again[0].replayed);
+  const auto rows = entries_of(ledger, order);
+  BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+  BOOST_TEST(rows[0].amount == 1200);
+  BOOST_TEST(rows[0].payment_id == "pay-" + order);
+  BOOST_TEST(net_charges(ledger, order) == 0);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_void_after_an_approved_charge_refunds_it_once, B, backends) {
+  B backend;
+  auto& ledger = *backend.shared;
+  const auto order = unique_key("charge-first");
+  const auto charge_key = order + "-charge";
+  auto charged = entry(charge_key, order, true);
+  charged.amount = 4321;
+  BOOST_REQUIRE(ledger.record({charged}).has_value());
+
+  const auto first = voided(ledger, {void_request(charge_key, order + "-refund", order)});
+  BOOST_TEST(first[0].error.empty());
+  BOOST_REQUIRE(first[0].refunded);
+  BOOST_TEST(!first[0].replayed);
+  BOOST_TEST(first[0].charge.transaction_id == charged.transaction_id);
+  BOOST_TEST((first[0].refund.operation == sp::gateway_operation::refund));
+  BOOST_TEST(first[0].refund.idempotency_key == order + "-refund");
+  BOOST_TEST(first[0].refund.amount == 4321);  // the charge's amount, not the request's
+  BOOST_TEST(first[0].refund.approved);
+  BOOST_TEST(first[0].refund.transaction_id == "rf-" + order + "-refund");
+  BOOST_TEST(first[0].refund.reason == "order cancelled");
+  BOOST_TEST(net_charges(ledger, order) == 0);
+
+  // The same void again replays its refund.
+  const auto again = voided(ledger, {void_request(charge_key, order + "-refund", order)});
+  BOOST_REQUIRE(again[0].refunded);
+  BOOST_TEST(again[0].replayed);
+  BOOST_TEST(again[0].refund.transaction_id == first[0].refund.transaction_id);
+  // A void under another refund key finds the charge already refunded: no second refund.
+  const auto other = voided(ledger, {void_request(charge_key, order + "-refund-2", order)});
+  BOOST_REQUIRE(other[0].refunded);
+  BOOST_TEST(other[0].replayed);
+  BOOST_TEST(other[0].refund.idempotency_key == order + "-refund");
+  BOOST_TEST(entries_of(ledger, order).size() == 2u);
+  BOOST_TEST(net_charges(ledger, order) == 0);
+  BOOST_TEST(charged_twice(ledger).empty());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_void_of_a_declined_charge_finds_nothing_charged, B, backends) {
+  B backend;
+  auto& ledger = *backend.shared;
+  const auto order = unique_key("declined");
+  BOOST_REQUIRE(ledger.record({entry(order + "-charge", order, false)}).has_value());
+  const auto out = voided(ledger, {void_request(order + "-charge", order + "-refund", order)});
+  BOOST_TEST(!out[0].refunded);
+  BOOST_TEST(out[0].replayed);
+  BOOST_TEST(out[0].charge.reason == "declined for a test");
+  BOOST_TEST(entries_of(ledger, order).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(voids_of_one_batch_run_in_order, B, backends) {
+  B backend;
+  auto& ledger = *backend.shared;
+  const auto order = unique_key("batch");
+  BOOST_REQUIRE(ledger.record({entry(order + "-paid", order, true)}).has_value());
+  const auto out = voided(ledger, {void_request(order + "-unpaid", order + "-r1", order),
+                                   void_request(order + "-paid", order + "-r2", order),
+                                   void_request(order + "-unpaid", order + "-r3", order),
+                                   void_request(order + "-paid", order + "-r2", order)});
+  BOOST_TEST(!out[0].refunded);
+  BOOST_TEST(!out[0].replayed);  // the tombstone
+  BOOST_TEST(out[1].refunded);
+  BOOST_TEST(!out[1].replayed);
+  BOOST_TEST(!out[2].refunded);
+  BOOST_TEST(out[2].replayed);  // saw the tombstone of the first
+  BOOST_TEST(out[3].refunded);
+  BOOST_TEST(out[3].replayed);
+  BOOST_TEST(out[3].refund.transaction_id == out[1].refund.transaction_id);
+  BOOST_TEST(entries_of(ledger, order).size() == 3u);
+  BOOST_TEST(net_charges(ledger, order) == 0);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(misused_keys_and_invalid_voids_are_clear_errors, B, backends) {
+  B backend;
+  auto& ledger = *backend.shared;
+  const auto order = unique_key("misuse");
+  BOOST_REQUIRE(
+      ledger
+          .record({entry(order + "-a-refund", order, true, sp::gateway_operation::refund),
+                   entry(order + "-charge", order, true), entry(order + "-other", order, true)})
+          .has_value());
+  // The charge key holds a refund; the refund key holds a charge. Per request, nothing written.
+  const auto out = voided(ledger, {void_request(order + "-a-refund", order + "-r", order),
+                                   void_request(order + "-charge", order + "-other", order)});
+  BOOST_TEST(out[0].error.find("not a charge") != std::string::npos);
+  BOOST_TEST(out[1].error.find("not an approved refund") != std::string::npos);
+  BOOST_TEST(entries_of(ledger, order).size() == 3u);
+
+  // Invalid input fails the whole call before anything is written.
+  auto empty_key = void_request("", order + "-r", order);
+  auto same_keys = void_request(order + "-x", order + "-x", order);
+  auto no_order = void_request(order + "-y", order + "-r", order);
+  no_order.order_id.clear();
+  auto no_tx = void_request(order + "-z", order + "-r", order);
+  no_tx.refund_transaction_id.clear();
+  for (const auto& bad : {empty_key, same_keys, no_order, no_tx}) {
+    const auto refused =
+        ledger.void_charges({void_request(order + "-fine", order + "-r9", order), bad});
+    BOOST_REQUIRE(!refused.has_value());
+    BOOST_TEST(refused.error().find("void 1 is invalid") != std::string::npos, refused.error());
+  }
+  BOOST_TEST(entries_of(ledger, order).size() == 3u);
+  BOOST_TEST(voided(ledger, {}).empty());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(charges_and_voids_racing_on_the_same_keys_net_to_zero, B, backends) {
+  B backend;
+  const auto order = unique_key("void-race");
+  constexpr int keys = 120;
+  std::map<std::string, sp::ledger_entry> charged;  // what the charging side was answered
+  std::map<std::string, sp::void_outcome> voids;    // what the voiding side was answered
+  std::string charge_error, void_error;
+  // Both sides walk the same keys in lockstep (neither more than one call ahead); the voider
+  // starts at the other end, so the first half is charged first, the second half voided first,
+  // and the keys where they meet truly race.
+  std::atomic<int> charger_done{0}, voider_done{0};
+  const auto step = [](std::atomic<int>& mine, const std::atomic<int>& theirs, int n) {
+    if (n > 0) mine.store(n);
+    while (theirs.load() + 1 < n) std::this_thread::yield();
+  };
+  std::thread charger([&] {
+    auto ledger = backend.open();
+    for (int k = 0; k < keys; ++k) {
+      step(charger_done, voider_done, k);
+      const auto key = order + "-c" + std::to_string(k);
+      const auto stored = ledger->record({entry(key, order, true)});
+      if (!stored) {
+        charge_error = stored.error();
+        charger_done.store(keys);  // never leave the other side waiting
+        return;
+      }
+      charged[key] = stored->front();
+    }
+  });
+  std::thread voider([&] {
+    auto ledger = backend.open();
+    for (int k = keys - 1; k >= 0; --k) {
+      step(voider_done, charger_done, keys - 1 - k);
+      const auto key = order + "-c" + std::to_string(k);
+      const auto out =
+          ledger->void_charges({void_request(key, order + "-r" + std::to_string(k), order)});
+      if (!out) {
+        void_error = out.error();
+        voider_done.store(keys);
+        return;
+      }
+      voids[key] = out->front();
+    }
+  });
+  charger.join();
+  voider.join();
+
+  BOOST_REQUIRE_MESSAGE(charge_error.empty(), charge_error);
+  BOOST_REQUIRE_MESSAGE(void_error.empty(), void_error);
+  int voided_first = 0, charged_first = 0;
+  for (const auto& [key, c] : charged) {
+    const auto& v = voids.at(key);
+    BOOST_TEST(v.error.empty());
+    if (c.approved) {
+      // The charge won: the void must have refunded exactly it.
+      ++charged_first;
+      BOOST_TEST(v.refunded);
+      BOOST_TEST(v.charge.transaction_id == c.transaction_id);
+    } else {
+      // The void won: the charge was declined by the tombstone.
+      ++voided_first;
+      BOOST_TEST(c.reason == sp::voided_before_charge);
+      BOOST_TEST(!v.refunded);
+    }
+  }
+  BOOST_TEST_MESSAGE(B::name << ": charged first " << charged_first << ", voided first "
+                             << voided_first);
+  BOOST_TEST(charged_first > 0);
+  BOOST_TEST(voided_first > 0);
+  BOOST_TEST(net_charges(*backend.shared, order) == 0);
+  BOOST_TEST(entries_of(*backend.shared, order).size() ==
+             static_cast<std::size_t>(keys + charged_first));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_voids_of_one_charge_refund_it_once, B, backends) {
+  B backend;
+  const auto order = unique_key("void-void");
+  constexpr int charges = 30;
+  constexpr int voiders = 3;
+  {
+    std::vector<sp::ledger_entry> batch;
+    for (int k = 0; k < charges; ++k) {
+      batch.push_back(entry(order + "-c" + std::to_string(k), order, true));
+      batch.back().payment_id = "pay-" + batch.back().idempotency_key;  // a payment per charge
+    }
+    BOOST_REQUIRE(backend.shared->record(batch).has_value());
+  }
+  std::vector<std::string> errors(voiders);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < voiders; ++w) {
+    threads.emplace_back([&, w] {
+      auto ledger = backend.open();
+      for (int k = 0; k < charges; ++k) {
+        // Each voider uses refund keys of its own: only the per-payment net stops a second
+        // refund. Every charge is its own payment here.
+        auto v = void_request(order + "-c" + std::to_string(k),
+                              order + "-w" + std::to_string(w) + "-" + std::to_string(k), order);
+        const auto out = ledger->void_charges({v});
+        if (!out || !out->front().refunded) {
+          errors[static_cast<std::size_t>(w)] = out ? "not refunded" : out.error();
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) BOOST_REQUIRE_MESSAGE(e.empty(), e);
+  const auto rows = entries_of(*backend.shared, order);
+  BOOST_TEST(rows.size() == static_cast<std::size_t>(2 * charges));  // one refund per charge
+  std::map<std::string, int> refunds_per_payment;
+  for (const auto& row : rows) {
+    if (row.operation == sp::gateway_operation::refund) ++refunds_per_payment[row.payment_id];
+  }
+  BOOST_TEST(refunds_per_payment.size() == static_cast<std::size_t>(charges));
+  for (const auto& [payment, n] : refunds_per_payment) BOOST_TEST(n == 1, payment);
+  BOOST_TEST(net_charges(*backend.shared, order) == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(simulated_gateway)
@@ -562,6 +866,117 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_ledger_failure_fails_the_whole_batch, B, backend
   require_ok(retried[2]);
   BOOST_TEST(!retried[0].replayed);
   BOOST_TEST(entries_of(*ledger, order).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_void_refunds_a_charge_whose_answer_was_lost, B, backends) {
+  B backend;
+  auto gateway = sp::make_simulated_gateway(backend.shared, options());
+  const auto order = unique_key("gw-void");
+  const auto charged = gateway->execute({charge(order + "-charge", order, 2500)});
+  require_ok(charged[0]);
+  BOOST_REQUIRE(charged[0].answer.approved);
+  // The answer is "lost"; the compensation voids the charge by its key.
+  const auto v = gateway->execute({void_of(order + "-refund", order + "-charge", order, 2500)});
+  require_ok(v[0]);
+  BOOST_TEST(!v[0].replayed);
+  BOOST_REQUIRE(v[0].voided.refunded);
+  BOOST_TEST(v[0].voided.charge_transaction_id == charged[0].answer.transaction_id);
+  BOOST_TEST(v[0].voided.amount == 2500);
+  BOOST_TEST(v[0].voided.refund_transaction_id.rfind("rf-", 0) == 0);
+  BOOST_TEST(v[0].answer.approved);
+  BOOST_TEST(v[0].answer.transaction_id == v[0].voided.refund_transaction_id);
+  const auto again = gateway->execute({void_of(order + "-refund", order + "-charge", order, 2500)});
+  require_ok(again[0]);
+  BOOST_TEST(again[0].replayed);
+  BOOST_TEST(again[0].voided.refund_transaction_id == v[0].voided.refund_transaction_id);
+  BOOST_TEST(net_charges(*backend.shared, order) == 0);
+  BOOST_TEST(charged_twice(*backend.shared).empty());
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_charge_after_its_void_is_declined, B, backends) {
+  B backend;
+  auto gateway = sp::make_simulated_gateway(backend.shared, options());
+  const auto order = unique_key("gw-late");
+  const auto v = gateway->execute({void_of(order + "-refund", order + "-charge", order, 2500)});
+  require_ok(v[0]);
+  BOOST_TEST(!v[0].voided.refunded);
+  BOOST_TEST(v[0].voided.reason == sp::voided_before_charge);
+  BOOST_TEST(!v[0].answer.approved);
+  const auto late = gateway->execute({charge(order + "-charge", order, 2500)});
+  require_ok(late[0]);
+  BOOST_TEST(late[0].replayed);
+  BOOST_TEST(!late[0].answer.approved);
+  BOOST_TEST(late[0].answer.reason == sp::voided_before_charge);
+  BOOST_TEST(net_charges(*backend.shared, order) == 0);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(in_one_batch_charges_go_before_voids, B, backends) {
+  B backend;
+  auto gateway = sp::make_simulated_gateway(backend.shared, options());
+  const auto order = unique_key("gw-batch");
+  // Whichever comes first in the batch, the charge is recorded first and the void refunds it.
+  const auto out = gateway->execute(
+      {void_of(order + "-r1", order + "-c1", order, 100), charge(order + "-c1", order, 100),
+       charge(order + "-c2", order, 100), void_of(order + "-r2", order + "-c2", order, 100)});
+  for (const auto& r : out) require_ok(r);
+  BOOST_TEST(out[1].answer.approved);
+  BOOST_TEST(out[2].answer.approved);
+  BOOST_TEST(out[0].voided.refunded);
+  BOOST_TEST(out[0].voided.charge_transaction_id == out[1].answer.transaction_id);
+  BOOST_TEST(out[3].voided.refunded);
+  BOOST_TEST(net_charges(*backend.shared, order) == 0);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(invalid_voids_are_refused_alone, B, backends) {
+  B backend;
+  auto gateway = sp::make_simulated_gateway(backend.shared, options());
+  const auto order = unique_key("gw-bad");
+  auto keyless = void_of(order + "-r", "", order, 100);
+  auto same = void_of(order + "-r", order + "-r", order, 100);
+  auto charge_with_key = charge(order + "-c", order, 100);
+  charge_with_key.charge_key = order + "-x";
+  const auto out = gateway->execute(
+      {keyless, same, charge_with_key, void_of(order + "-ok", order + "-c9", order, 100)});
+  BOOST_TEST(out[0].error.find("charge_key must not be empty") != std::string::npos, out[0].error);
+  BOOST_TEST(out[1].error.find("must differ") != std::string::npos, out[1].error);
+  BOOST_TEST(out[2].error.find("only for void_charge") != std::string::npos, out[2].error);
+  require_ok(out[3]);
+  BOOST_TEST(entries_of(*backend.shared, order).size() == 1u);  // the tombstone of the valid one
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_ledger_failure_fails_the_voids_and_records_nothing, B, backends) {
+  B backend;
+  auto ledger = std::make_shared<failing_ledger>(backend.open(), 1);
+  auto gateway = sp::make_simulated_gateway(ledger, options());
+  const auto order = unique_key("gw-void-fail");
+  const auto failed = gateway->execute({void_of(order + "-r", order + "-c", order, 100)});
+  BOOST_TEST(!failed[0].ok);
+  BOOST_TEST(failed[0].error == "payment ledger unavailable: connection refused (injected)");
+  BOOST_TEST(entries_of(*ledger, order).empty());
+  require_ok(gateway->execute({void_of(order + "-r", order + "-c", order, 100)})[0]);
+  BOOST_TEST(entries_of(*ledger, order).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_ledger_without_voids_answers_an_error) {
+  // A test double that only records: the default void_charges refuses clearly.
+  class recording_only final : public sp::payment_ledger {
+   public:
+    saga::expected<std::vector<sp::ledger_entry>, std::string> record(
+        const std::vector<sp::ledger_entry>& entries) override {
+      return entries;
+    }
+    saga::expected<std::vector<sp::ledger_entry>, std::string> entries_of_order(
+        const std::string&) override {
+      return std::vector<sp::ledger_entry>{};
+    }
+    saga::expected<std::vector<std::string>, std::string> orders_charged_twice() override {
+      return std::vector<std::string>{};
+    }
+  };
+  auto gateway = sp::make_simulated_gateway(std::make_shared<recording_only>(), options());
+  const auto out = gateway->execute({void_of("r", "c", "o", 1)});
+  BOOST_TEST(!out[0].ok);
+  BOOST_TEST(out[0].error.find("cannot void charges") != std::string::npos, out[0].error);
 }
 
 BOOST_AUTO_TEST_CASE(latency_is_paid_once_per_batch) {
