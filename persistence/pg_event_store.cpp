@@ -10,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include "persistence/pg_error.hpp"
+#include "persistence/pg_rows.hpp"
 
 namespace saga::persistence {
 
@@ -76,21 +77,6 @@ void append_array_text(std::string& out, const std::string& value) {
 std::int64_t clamp_limit(std::size_t limit) {
   constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(std::min(limit, max));
-}
-
-recorded_event event_from_row(const pqxx::row& row) {
-  recorded_event e;
-  e.position = row[0].as<std::int64_t>();
-  e.stream_id = row[1].c_str();
-  e.stream_type = row[2].c_str();
-  e.version = row[3].as<std::int64_t>();
-  e.event_id = row[4].c_str();
-  e.event_type = row[5].c_str();
-  e.schema_version = row[6].as<int>();
-  e.payload = row[7].c_str();
-  e.metadata = metadata_from_json(row[8].c_str());
-  e.recorded_at_ms = row[9].as<std::int64_t>();
-  return e;
 }
 
 store_error conflict(const append_request& request, std::int64_t actual) {
@@ -466,7 +452,7 @@ expected<std::vector<recorded_event>, store_error> pg_event_store::read_stream(
         tx.exec_prepared(read_stream_stmt, stream_id, from_version, clamp_limit(limit));
     std::vector<recorded_event> out;
     out.reserve(rows.size());
-    for (const auto& row : rows) out.push_back(event_from_row(row));
+    for (const auto& row : rows) out.push_back(detail::event_from_row(row));
     return out;
   });
 }
@@ -479,7 +465,7 @@ expected<std::vector<recorded_event>, store_error> pg_event_store::read_all(
     const auto rows = tx.exec_prepared(read_all_stmt, after_position, clamp_limit(limit));
     std::vector<recorded_event> out;
     out.reserve(rows.size());
-    for (const auto& row : rows) out.push_back(event_from_row(row));
+    for (const auto& row : rows) out.push_back(detail::event_from_row(row));
     return out;
   });
 }
@@ -552,5 +538,24 @@ expected<int, store_error> pg_event_store::backend_pid() {
 std::uint64_t pg_event_store::round_trips() const noexcept { return impl_->round_trips; }
 
 std::uint64_t pg_event_store::connections_opened() const noexcept { return impl_->connections; }
+
+namespace detail {
+
+recorded_event event_from_row(const pqxx::row& row) {
+  recorded_event e;
+  e.position = row[0].as<std::int64_t>();
+  e.stream_id = row[1].c_str();
+  e.stream_type = row[2].c_str();
+  e.version = row[3].as<std::int64_t>();
+  e.event_id = row[4].c_str();
+  e.event_type = row[5].c_str();
+  e.schema_version = row[6].as<int>();
+  e.payload = row[7].c_str();
+  e.metadata = metadata_from_json(row[8].c_str());
+  e.recorded_at_ms = row[9].as<std::int64_t>();
+  return e;
+}
+
+}  // namespace detail
 
 }  // namespace saga::persistence

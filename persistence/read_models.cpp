@@ -10,6 +10,7 @@
 #include "domain/saga.hpp"
 #include "domain/saga_codec.hpp"
 #include "persistence/pg_error.hpp"
+#include "persistence/pg_rows.hpp"
 
 namespace saga::persistence {
 
@@ -979,21 +980,6 @@ inventory_view product_from_row(const pqxx::row& r) {
   return v;
 }
 
-recorded_event event_from_row(const pqxx::row& row) {
-  recorded_event e;
-  e.position = row[0].as<std::int64_t>();
-  e.stream_id = row[1].c_str();
-  e.stream_type = row[2].c_str();
-  e.version = row[3].as<std::int64_t>();
-  e.event_id = row[4].c_str();
-  e.event_type = row[5].c_str();
-  e.schema_version = row[6].as<int>();
-  e.payload = row[7].c_str();
-  e.metadata = metadata_from_json(row[8].c_str());
-  e.recorded_at_ms = row[9].as<std::int64_t>();
-  return e;
-}
-
 template <class T, class F>
 std::vector<T> map_rows(const pqxx::result& rows, F&& convert) {
   std::vector<T> out;
@@ -1161,7 +1147,7 @@ expected<std::vector<recorded_event>, store_error> read_model_queries::events_by
   return impl_->run<std::vector<recorded_event>>("events by correlation", [&](auto& tx) {
     return map_rows<recorded_event>(
         tx.exec_prepared(q_events_by_correlation_stmt, correlation_id, clamp_query_limit(limit)),
-        event_from_row);
+        detail::event_from_row);
   });
 }
 
