@@ -1,11 +1,14 @@
 // The read side: projection actors (actors/projection.hpp), detached query actors that each own
 // a read_model_queries (one connection, opened on their own thread), and per query a short-lived
-// requester actor that waits for the answer with a timeout and fulfils the caller's future.
+// requester actor that waits for the answer with a timeout and calls the caller's callback
+// (the future forms wrap a promise in one).
 #include "actors/read_side.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <future>
+#include <memory>
 #include <utility>
 
 #include <caf/actor.hpp>
@@ -102,6 +105,9 @@ read_reply answer(sp::read_model_queries& q, const read_query& in) {
     case read_query_kind::events_by_correlation:
       many(out, q.events_by_correlation(in.id, in.limit), out.events);
       break;
+    case read_query_kind::events_after:
+      many(out, q.events_after(in.after, in.limit), out.events);
+      break;
     case read_query_kind::status: {
       many(out, q.checkpoints(in.names), out.checkpoints);
       if (!out.ok) break;
@@ -153,29 +159,34 @@ query_error from_store(const sp::store_error& e) {
   return query_error{query_errc::internal, e.message};
 }
 
-/// The caller's promise. Set at most once; if every holder goes away without setting it (the
-/// requester actor was killed at shutdown), the destructor answers, so the future never breaks.
+/// The caller's callback. Called at most once; if every holder goes away without calling it
+/// (the requester actor was killed at shutdown), the destructor answers, so a caller always
+/// hears back.
 template <class T>
 struct reply_slot {
-  std::promise<query_result<T>> promise;
-  std::atomic<bool> done{false};
+  read_side::callback<T> done;
+  std::atomic<bool> called{false};
 
+  explicit reply_slot(read_side::callback<T> d) : done(std::move(d)) {}
   void set(query_result<T> value) {
-    if (!done.exchange(true)) promise.set_value(std::move(value));
+    if (!called.exchange(true)) done(std::move(value));
   }
   ~reply_slot() {
-    if (!done.exchange(true)) {
-      promise.set_value(unexpected{
+    if (!called.exchange(true)) {
+      done(unexpected{
           query_error{query_errc::unavailable, "the read side stopped before answering"}});
     }
   }
 };
 
-template <class T>
-std::future<query_result<T>> ready(query_error error) {
-  std::promise<query_result<T>> p;
-  p.set_value(unexpected{std::move(error)});
-  return p.get_future();
+/// Runs a callback-form query with a promise as its callback and hands back the future: the
+/// future forms of the queries are their callback forms.
+template <class T, class Call>
+std::future<query_result<T>> as_future(Call call) {
+  auto promise = std::make_shared<std::promise<query_result<T>>>();
+  auto future = promise->get_future();
+  call([promise](query_result<T> r) { promise->set_value(std::move(r)); });
+  return future;
 }
 
 std::optional<query_error> id_error(std::string_view what, const std::string& id) {
@@ -199,6 +210,9 @@ std::optional<T> first_of(std::vector<T>& values) {
 }  // namespace
 
 struct read_side::impl {
+  template <class T>
+  using callback = read_side::callback<T>;
+
   caf::actor_system& system;
   read_side_options options;
   std::vector<std::shared_ptr<projection_monitor>> monitors;
@@ -268,9 +282,8 @@ struct read_side::impl {
 
   /// Sends `q` to a query actor and converts its reply with `convert` (on a CAF thread).
   template <class T, class Convert>
-  std::future<query_result<T>> ask(read_query q, Convert convert) {
-    auto slot = std::make_shared<reply_slot<T>>();
-    auto future = slot->promise.get_future();
+  void ask(read_query q, Convert convert, callback<T> done) {
+    auto slot = std::make_shared<reply_slot<T>>(std::move(done));
     const auto target = queriers[next_querier.fetch_add(1) % queriers.size()];
     const auto timeout = options.query_timeout;
     // The query travels as a spawn argument: CAF 0.17 dereferences a null argument tuple when a
@@ -294,33 +307,34 @@ struct read_side::impl {
                   });
         },
         std::move(q));
-    return future;
   }
 
   template <class T, class Field>
-  std::future<query_result<std::optional<T>>> lookup(read_query_kind kind, std::string_view what,
-                                                     const std::string& id, Field field) {
-    if (auto bad = id_error(what, id)) return ready<std::optional<T>>(std::move(*bad));
+  void lookup(read_query_kind kind, std::string_view what, const std::string& id, Field field,
+              callback<std::optional<T>> done) {
+    if (auto bad = id_error(what, id)) return done(unexpected{std::move(*bad)});
     read_query q;
     q.kind = kind;
     q.id = id;
-    return ask<std::optional<T>>(std::move(q), [field](read_reply& r) {
-      return query_result<std::optional<T>>(first_of(r.*field));
-    });
+    ask<std::optional<T>>(
+        std::move(q),
+        [field](read_reply& r) { return query_result<std::optional<T>>(first_of(r.*field)); },
+        std::move(done));
   }
 
   template <class T, class Field>
-  std::future<query_result<std::vector<T>>> list(read_query_kind kind, std::string id, int limit,
-                                                 int offset, Field field) {
-    if (auto bad = offset_error(offset)) return ready<std::vector<T>>(std::move(*bad));
+  void list(read_query_kind kind, std::string id, int limit, int offset, Field field,
+            callback<std::vector<T>> done) {
+    if (auto bad = offset_error(offset)) return done(unexpected{std::move(*bad)});
     read_query q;
     q.kind = kind;
     q.id = std::move(id);
     q.limit = sp::clamp_query_limit(limit);
     q.offset = offset;
-    return ask<std::vector<T>>(std::move(q), [field](read_reply& r) {
-      return query_result<std::vector<T>>(std::move(r.*field));
-    });
+    ask<std::vector<T>>(
+        std::move(q),
+        [field](read_reply& r) { return query_result<std::vector<T>>(std::move(r.*field)); },
+        std::move(done));
   }
 };
 
@@ -329,89 +343,177 @@ read_side::read_side(caf::actor_system& system, read_side_options options)
 
 read_side::~read_side() = default;
 
+// ---- callback forms ----
+
+void read_side::order(const std::string& order_id, callback<std::optional<sp::order_view>> done) {
+  impl_->lookup<sp::order_view>(read_query_kind::order, "order id", order_id, &read_reply::orders,
+                                std::move(done));
+}
+
+void read_side::orders_by_customer(const std::string& customer_id, int limit, int offset,
+                                   callback<std::vector<sp::order_view>> done) {
+  if (auto bad = id_error("customer id", customer_id)) return done(unexpected{std::move(*bad)});
+  impl_->list<sp::order_view>(read_query_kind::orders_by_customer, customer_id, limit, offset,
+                              &read_reply::orders, std::move(done));
+}
+
+void read_side::payment_by_order(const std::string& order_id,
+                                 callback<std::optional<sp::payment_view>> done) {
+  impl_->lookup<sp::payment_view>(read_query_kind::payment_by_order, "order id", order_id,
+                                  &read_reply::payments, std::move(done));
+}
+
+void read_side::product(const std::string& product_id,
+                        callback<std::optional<sp::inventory_view>> done) {
+  impl_->lookup<sp::inventory_view>(read_query_kind::product, "product id", product_id,
+                                    &read_reply::products, std::move(done));
+}
+
+void read_side::products(int limit, int offset, callback<std::vector<sp::inventory_view>> done) {
+  impl_->list<sp::inventory_view>(read_query_kind::products, "", limit, offset,
+                                  &read_reply::products, std::move(done));
+}
+
+void read_side::saga(const std::string& saga_id, callback<std::optional<sp::saga_view>> done) {
+  impl_->lookup<sp::saga_view>(read_query_kind::saga, "saga id", saga_id, &read_reply::sagas,
+                               std::move(done));
+}
+
+void read_side::saga_by_correlation(const std::string& correlation_id,
+                                    callback<std::optional<sp::saga_view>> done) {
+  impl_->lookup<sp::saga_view>(read_query_kind::saga_by_correlation, "correlation id",
+                               correlation_id, &read_reply::sagas, std::move(done));
+}
+
+void read_side::active_sagas(int limit, int offset, callback<std::vector<sp::saga_view>> done) {
+  impl_->list<sp::saga_view>(read_query_kind::active_sagas, "", limit, offset, &read_reply::sagas,
+                             std::move(done));
+}
+
+void read_side::failed_sagas(int limit, int offset, callback<std::vector<sp::saga_view>> done) {
+  impl_->list<sp::saga_view>(read_query_kind::failed_sagas, "", limit, offset, &read_reply::sagas,
+                             std::move(done));
+}
+
+void read_side::events_by_correlation(const std::string& correlation_id, int limit,
+                                      callback<std::vector<sp::recorded_event>> done) {
+  if (auto bad = id_error("correlation id", correlation_id)) {
+    return done(unexpected{std::move(*bad)});
+  }
+  impl_->list<sp::recorded_event>(read_query_kind::events_by_correlation, correlation_id, limit, 0,
+                                  &read_reply::events, std::move(done));
+}
+
+void read_side::events_after(std::int64_t after_position, int limit,
+                             callback<std::vector<sp::recorded_event>> done) {
+  if (after_position < 0) {
+    return done(
+        unexpected{query_error{query_errc::invalid_argument, "after must not be negative"}});
+  }
+  read_query q;
+  q.kind = read_query_kind::events_after;
+  q.after = after_position;
+  q.limit = sp::clamp_query_limit(limit);
+  impl_->ask<std::vector<sp::recorded_event>>(
+      std::move(q),
+      [](read_reply& r) {
+        return query_result<std::vector<sp::recorded_event>>(std::move(r.events));
+      },
+      std::move(done));
+}
+
+void read_side::status(callback<read_side_status> done) {
+  read_query q;
+  q.kind = read_query_kind::status;
+  for (const auto& m : impl_->monitors) q.names.push_back(m->status().name);
+  impl_->ask<read_side_status>(
+      std::move(q),
+      [monitors = impl_->monitors](read_reply& r) {
+        read_side_status s;
+        s.journal_head = r.journal_head;
+        for (const auto& m : monitors) {
+          auto p = m->status();
+          for (const auto& c : r.checkpoints) {
+            if (c.name == p.name) p.checkpoint = c.position;
+          }
+          p.lag = std::max<std::int64_t>(0, s.journal_head - p.checkpoint);
+          s.projections.push_back(std::move(p));
+        }
+        return query_result<read_side_status>(std::move(s));
+      },
+      std::move(done));
+}
+
+// ---- future forms: the callback forms with a promise as the callback ----
+
 std::future<query_result<std::optional<sp::order_view>>> read_side::order(
     const std::string& order_id) {
-  return impl_->lookup<sp::order_view>(read_query_kind::order, "order id", order_id,
-                                       &read_reply::orders);
+  return as_future<std::optional<sp::order_view>>(
+      [&](auto done) { order(order_id, std::move(done)); });
 }
 
 std::future<query_result<std::vector<sp::order_view>>> read_side::orders_by_customer(
     const std::string& customer_id, int limit, int offset) {
-  if (auto bad = id_error("customer id", customer_id)) {
-    return ready<std::vector<sp::order_view>>(std::move(*bad));
-  }
-  return impl_->list<sp::order_view>(read_query_kind::orders_by_customer, customer_id, limit,
-                                     offset, &read_reply::orders);
+  return as_future<std::vector<sp::order_view>>(
+      [&](auto done) { orders_by_customer(customer_id, limit, offset, std::move(done)); });
 }
 
 std::future<query_result<std::optional<sp::payment_view>>> read_side::payment_by_order(
     const std::string& order_id) {
-  return impl_->lookup<sp::payment_view>(read_query_kind::payment_by_order, "order id", order_id,
-                                         &read_reply::payments);
+  return as_future<std::optional<sp::payment_view>>(
+      [&](auto done) { payment_by_order(order_id, std::move(done)); });
 }
 
 std::future<query_result<std::optional<sp::inventory_view>>> read_side::product(
     const std::string& product_id) {
-  return impl_->lookup<sp::inventory_view>(read_query_kind::product, "product id", product_id,
-                                           &read_reply::products);
+  return as_future<std::optional<sp::inventory_view>>(
+      [&](auto done) { product(product_id, std::move(done)); });
 }
 
 std::future<query_result<std::vector<sp::inventory_view>>> read_side::products(int limit,
                                                                                int offset) {
-  return impl_->list<sp::inventory_view>(read_query_kind::products, "", limit, offset,
-                                         &read_reply::products);
+  return as_future<std::vector<sp::inventory_view>>(
+      [&](auto done) { products(limit, offset, std::move(done)); });
 }
 
 std::future<query_result<std::optional<sp::saga_view>>> read_side::saga(
     const std::string& saga_id) {
-  return impl_->lookup<sp::saga_view>(read_query_kind::saga, "saga id", saga_id,
-                                      &read_reply::sagas);
+  return as_future<std::optional<sp::saga_view>>(
+      [&](auto done) { saga(saga_id, std::move(done)); });
 }
 
 std::future<query_result<std::optional<sp::saga_view>>> read_side::saga_by_correlation(
     const std::string& correlation_id) {
-  return impl_->lookup<sp::saga_view>(read_query_kind::saga_by_correlation, "correlation id",
-                                      correlation_id, &read_reply::sagas);
+  return as_future<std::optional<sp::saga_view>>(
+      [&](auto done) { saga_by_correlation(correlation_id, std::move(done)); });
 }
 
 std::future<query_result<std::vector<sp::saga_view>>> read_side::active_sagas(int limit,
                                                                               int offset) {
-  return impl_->list<sp::saga_view>(read_query_kind::active_sagas, "", limit, offset,
-                                    &read_reply::sagas);
+  return as_future<std::vector<sp::saga_view>>(
+      [&](auto done) { active_sagas(limit, offset, std::move(done)); });
 }
 
 std::future<query_result<std::vector<sp::saga_view>>> read_side::failed_sagas(int limit,
                                                                               int offset) {
-  return impl_->list<sp::saga_view>(read_query_kind::failed_sagas, "", limit, offset,
-                                    &read_reply::sagas);
+  return as_future<std::vector<sp::saga_view>>(
+      [&](auto done) { failed_sagas(limit, offset, std::move(done)); });
 }
 
 std::future<query_result<std::vector<sp::recorded_event>>> read_side::events_by_correlation(
     const std::string& correlation_id, int limit) {
-  if (auto bad = id_error("correlation id", correlation_id)) {
-    return ready<std::vector<sp::recorded_event>>(std::move(*bad));
-  }
-  return impl_->list<sp::recorded_event>(read_query_kind::events_by_correlation, correlation_id,
-                                         limit, 0, &read_reply::events);
+  return as_future<std::vector<sp::recorded_event>>(
+      [&](auto done) { events_by_correlation(correlation_id, limit, std::move(done)); });
+}
+
+std::future<query_result<std::vector<sp::recorded_event>>> read_side::events_after(
+    std::int64_t after_position, int limit) {
+  return as_future<std::vector<sp::recorded_event>>(
+      [&](auto done) { events_after(after_position, limit, std::move(done)); });
 }
 
 std::future<query_result<read_side_status>> read_side::status() {
-  read_query q;
-  q.kind = read_query_kind::status;
-  for (const auto& m : impl_->monitors) q.names.push_back(m->status().name);
-  return impl_->ask<read_side_status>(std::move(q), [monitors = impl_->monitors](read_reply& r) {
-    read_side_status s;
-    s.journal_head = r.journal_head;
-    for (const auto& m : monitors) {
-      auto p = m->status();
-      for (const auto& c : r.checkpoints) {
-        if (c.name == p.name) p.checkpoint = c.position;
-      }
-      p.lag = std::max<std::int64_t>(0, s.journal_head - p.checkpoint);
-      s.projections.push_back(std::move(p));
-    }
-    return query_result<read_side_status>(std::move(s));
-  });
+  return as_future<read_side_status>([&](auto done) { status(std::move(done)); });
 }
 
 bool read_side::wait_caught_up(std::int64_t position, std::chrono::milliseconds timeout) {

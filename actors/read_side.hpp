@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -112,6 +113,36 @@ class read_side {
       const std::string& correlation_id, int limit = persistence::max_query_limit);
   /// Checkpoints (stored), journal head, lag and each projection's health.
   std::future<query_result<read_side_status>> status();
+
+  /// Journal events with a position above `after_position`, in position order (the feed of
+  /// GET /trace/events and its live stream).
+  std::future<query_result<std::vector<persistence::recorded_event>>> events_after(
+      std::int64_t after_position, int limit = persistence::max_query_limit);
+
+  // ---- callback forms (for the HTTP front: nothing waits) ----
+  // Same queries; `done` is called exactly once, on a CAF thread (or at once on the caller's
+  // thread for invalid input). It must be quick and must not block.
+  template <class T>
+  using callback = std::function<void(query_result<T>)>;
+
+  void order(const std::string& order_id, callback<std::optional<persistence::order_view>> done);
+  void orders_by_customer(const std::string& customer_id, int limit, int offset,
+                          callback<std::vector<persistence::order_view>> done);
+  void payment_by_order(const std::string& order_id,
+                        callback<std::optional<persistence::payment_view>> done);
+  void product(const std::string& product_id,
+               callback<std::optional<persistence::inventory_view>> done);
+  void products(int limit, int offset, callback<std::vector<persistence::inventory_view>> done);
+  void saga(const std::string& saga_id, callback<std::optional<persistence::saga_view>> done);
+  void saga_by_correlation(const std::string& correlation_id,
+                           callback<std::optional<persistence::saga_view>> done);
+  void active_sagas(int limit, int offset, callback<std::vector<persistence::saga_view>> done);
+  void failed_sagas(int limit, int offset, callback<std::vector<persistence::saga_view>> done);
+  void events_by_correlation(const std::string& correlation_id, int limit,
+                             callback<std::vector<persistence::recorded_event>> done);
+  void events_after(std::int64_t after_position, int limit,
+                    callback<std::vector<persistence::recorded_event>> done);
+  void status(callback<read_side_status> done);
 
   /// Blocks until every projection's checkpoint is at or past `position` (true), or `timeout`
   /// passes or a projection stopped (false). For tests and benchmarks.

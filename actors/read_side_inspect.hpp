@@ -27,7 +27,8 @@ enum class read_query_kind : std::uint8_t {
   active_sagas,
   failed_sagas,
   events_by_correlation,
-  status,  ///< checkpoints of `names` and the journal head
+  events_after,  ///< `offset` carries nothing; the position travels in `after`
+  status,        ///< checkpoints of `names` and the journal head
 };
 
 /// One query for a query actor. `id` is the key of lookups; `names` the projections of status.
@@ -37,6 +38,7 @@ struct read_query {
   std::int32_t limit = 0;
   std::int32_t offset = 0;
   std::vector<std::string> names;
+  std::int64_t after = 0;
 };
 
 /// A query actor's answer: `ok` and the vector the query fills, or the error. Single lookups
@@ -55,7 +57,7 @@ struct read_reply {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, read_query& x) {
-  return f(caf::meta::type_name("read_query"), x.kind, x.id, x.limit, x.offset, x.names);
+  return f(caf::meta::type_name("read_query"), x.kind, x.id, x.limit, x.offset, x.names, x.after);
 }
 
 template <class Inspector>

@@ -1,5 +1,9 @@
 #include "actors/runtime.hpp"
 
+#include <atomic>
+#include <functional>
+#include <future>
+#include <memory>
 #include <random>
 #include <utility>
 #include <vector>
@@ -73,8 +77,31 @@ struct flow_env {
   std::function<domain::timestamp()> clock;
 };
 
+/// Where a flow's single answer goes: the caller's callback (the future forms pass one that
+/// fulfils a promise). set_value() calls it at most once.
 template <class Out>
-using promise_ptr = std::shared_ptr<std::promise<Out>>;
+class reply_sink {
+ public:
+  explicit reply_sink(std::function<void(Out)> done) : done_(std::move(done)) {}
+  void set_value(Out out) {
+    if (!called_.exchange(true)) done_(std::move(out));
+  }
+
+ private:
+  std::function<void(Out)> done_;
+  std::atomic<bool> called_{false};
+};
+
+template <class Out>
+using promise_ptr = std::shared_ptr<reply_sink<Out>>;
+
+/// A callback that fulfils a fresh promise, and the promise's future.
+template <class Out>
+std::pair<std::function<void(Out)>, std::future<Out>> promised() {
+  auto promise = std::make_shared<std::promise<Out>>();
+  auto future = promise->get_future();
+  return {[promise](Out out) { promise->set_value(std::move(out)); }, std::move(future)};
+}
 
 template <class Out, class Event>
 Out outcome_of(Out out, const command_reply<Event>& r) {
@@ -414,14 +441,19 @@ struct runtime::impl {
 
   flow_env env() const { return flow_env{regions, options.ask_timeout, services->clock}; }
 
-  /// Runs a multi-step operation in its own short-lived actor; the future is always satisfied
-  /// because every request of the flow has a timeout.
+  /// Runs a multi-step operation in its own short-lived actor; `done` is always called because
+  /// every request of the flow has a timeout.
+  template <class Out, class Flow, class... Args>
+  void run_flow(std::function<void(Out)> done, Flow flow, Args... args) {
+    system.spawn(flow, env(), std::move(args)...,
+                 std::make_shared<reply_sink<Out>>(std::move(done)));
+  }
+
   template <class Out, class Flow, class... Args>
   std::future<Out> run_flow(Flow flow, Args... args) {
-    auto promise = std::make_shared<std::promise<Out>>();
-    auto future = promise->get_future();
-    system.spawn(flow, env(), std::move(args)..., promise);
-    return future;
+    auto [done, future] = promised<Out>();
+    run_flow<Out>(std::move(done), flow, std::move(args)...);
+    return std::move(future);
   }
 
   /// Blocking request with a timeout; a missing answer becomes a failed reply.
@@ -436,22 +468,26 @@ struct runtime::impl {
   }
 
   template <class Reply, class Handle, class Message>
-  std::future<Reply> ask_async(const Handle& region, Message msg) {
-    auto promise = std::make_shared<std::promise<Reply>>();
-    auto future = promise->get_future();
+  void ask_then(const Handle& region, Message msg, std::function<void(Reply)> done) {
     const auto timeout = options.ask_timeout;
     // The request travels as a spawn argument: CAF 0.17 dereferences a null argument tuple
     // when a function actor is spawned without arguments (UBSan: reference binding to null).
+    auto sink = std::make_shared<reply_sink<Reply>>(std::move(done));
     system.spawn(
-        [promise, region, timeout](caf::event_based_actor* self, Message m) {
+        [sink, region, timeout](caf::event_based_actor* self, Message m) {
           self->request(region, timeout, std::move(m))
-              .then([=](Reply& r) { promise->set_value(std::move(r)); },
-                    [=](caf::error& err) {
-                      promise->set_value(no_answer<Reply>(self->system(), err));
-                    });
+              .then(
+                  [=](Reply& r) { sink->set_value(std::move(r)); },
+                  [=](caf::error& err) { sink->set_value(no_answer<Reply>(self->system(), err)); });
         },
         std::move(msg));
-    return future;
+  }
+
+  template <class Reply, class Handle, class Message>
+  std::future<Reply> ask_async(const Handle& region, Message msg) {
+    auto [done, future] = promised<Reply>();
+    ask_then<Reply>(region, std::move(msg), std::move(done));
+    return std::move(future);
   }
 };
 
@@ -549,10 +585,16 @@ placed_order runtime::place_order(order_request request) {
 }
 
 std::future<placed_order> runtime::place_order_async(order_request request) {
+  auto [done, future] = promised<placed_order>();
+  place_order(std::move(request), std::move(done));
+  return std::move(future);
+}
+
+void runtime::place_order(order_request request, callback<placed_order> done) {
   const bool new_order = request.order_id.empty();
   if (new_order) request.order_id = persistence::new_uuid();
   if (request.correlation_id.empty()) request.correlation_id = persistence::new_uuid();
-  return impl_->run_flow<placed_order>(place_order_flow, std::move(request), new_order);
+  impl_->run_flow<placed_order>(std::move(done), place_order_flow, std::move(request), new_order);
 }
 
 order_saga_outcome runtime::cancel_order(const std::string& order_id, std::string reason) {
@@ -561,7 +603,15 @@ order_saga_outcome runtime::cancel_order(const std::string& order_id, std::strin
 
 std::future<order_saga_outcome> runtime::cancel_order_async(const std::string& order_id,
                                                             std::string reason) {
-  return impl_->run_flow<order_saga_outcome>(cancel_order_flow, order_id, std::move(reason));
+  auto [done, future] = promised<order_saga_outcome>();
+  cancel_order(order_id, std::move(reason), std::move(done));
+  return std::move(future);
+}
+
+void runtime::cancel_order(const std::string& order_id, std::string reason,
+                           callback<order_saga_outcome> done) {
+  impl_->run_flow<order_saga_outcome>(std::move(done), cancel_order_flow, order_id,
+                                      std::move(reason));
 }
 
 command_reply<domain::order::event> runtime::confirm_order(const std::string& order_id) {
@@ -570,11 +620,19 @@ command_reply<domain::order::event> runtime::confirm_order(const std::string& or
 
 std::future<command_reply<domain::order::event>> runtime::confirm_order_async(
     const std::string& order_id) {
+  auto [done, future] = promised<command_reply<domain::order::event>>();
+  confirm_order(order_id, std::move(done));
+  return std::move(future);
+}
+
+void runtime::confirm_order(const std::string& order_id,
+                            callback<command_reply<domain::order::event>> done) {
   // One key per order: a repeated manual confirmation answers the first one.
   domain::order::confirm confirm{now(), "confirm/" + order_id};
   command_meta meta{{}, "confirm_order", confirm.idempotency_key, {}};
-  return impl_->ask_async<command_reply<domain::order::event>>(
-      impl_->regions.order, command_request<order_traits>{order_id, std::move(confirm), meta});
+  impl_->ask_then<command_reply<domain::order::event>>(
+      impl_->regions.order, command_request<order_traits>{order_id, std::move(confirm), meta},
+      std::move(done));
 }
 
 command_reply<domain::sagas::event> runtime::start_saga(const std::string& saga_type,
@@ -605,9 +663,15 @@ command_reply<domain::sagas::event> runtime::retry_saga(const std::string& saga_
 
 std::future<command_reply<domain::sagas::event>> runtime::retry_saga_async(
     const std::string& saga_id) {
-  return impl_->ask_async<command_reply<sg::event>>(
+  auto [done, future] = promised<command_reply<sg::event>>();
+  retry_saga(saga_id, std::move(done));
+  return std::move(future);
+}
+
+void runtime::retry_saga(const std::string& saga_id, callback<command_reply<sg::event>> done) {
+  impl_->ask_then<command_reply<sg::event>>(
       impl_->regions.saga,
-      saga_request(saga_id, {}, sg::manual_retry{}, {{}, "retry_saga", {}, {}}));
+      saga_request(saga_id, {}, sg::manual_retry{}, {{}, "retry_saga", {}, {}}), std::move(done));
 }
 
 command_reply<domain::sagas::event> runtime::compensate_saga(const std::string& saga_id,
@@ -617,9 +681,18 @@ command_reply<domain::sagas::event> runtime::compensate_saga(const std::string& 
 
 std::future<command_reply<domain::sagas::event>> runtime::compensate_saga_async(
     const std::string& saga_id, std::string reason) {
-  return impl_->ask_async<command_reply<sg::event>>(
-      impl_->regions.saga, saga_request(saga_id, {}, sg::manual_compensate{std::move(reason)},
-                                        {{}, "compensate_saga", {}, {}}));
+  auto [done, future] = promised<command_reply<sg::event>>();
+  compensate_saga(saga_id, std::move(reason), std::move(done));
+  return std::move(future);
+}
+
+void runtime::compensate_saga(const std::string& saga_id, std::string reason,
+                              callback<command_reply<sg::event>> done) {
+  impl_->ask_then<command_reply<sg::event>>(
+      impl_->regions.saga,
+      saga_request(saga_id, {}, sg::manual_compensate{std::move(reason)},
+                   {{}, "compensate_saga", {}, {}}),
+      std::move(done));
 }
 
 state_reply<domain::sagas::state> runtime::saga_state(const std::string& saga_id) {
@@ -630,6 +703,35 @@ std::future<state_reply<domain::sagas::state>> runtime::saga_state_async(
     const std::string& saga_id) {
   return impl_->ask_async<state_reply<sg::state>>(impl_->regions.saga,
                                                   state_query<saga_traits>{saga_id});
+}
+
+void runtime::saga_state(const std::string& saga_id, callback<state_reply<sg::state>> done) {
+  impl_->ask_then<state_reply<sg::state>>(impl_->regions.saga, state_query<saga_traits>{saga_id},
+                                          std::move(done));
+}
+
+void runtime::order_state(const std::string& id, callback<state_reply<domain::order::state>> done) {
+  impl_->ask_then<state_reply<domain::order::state>>(
+      impl_->regions.order, state_query<order_traits>{id}, std::move(done));
+}
+
+void runtime::inventory_state(const std::string& id,
+                              callback<state_reply<domain::inventory::state>> done) {
+  impl_->ask_then<state_reply<domain::inventory::state>>(
+      impl_->regions.inventory, state_query<inventory_traits>{id}, std::move(done));
+}
+
+void runtime::payment_state(const std::string& id,
+                            callback<state_reply<domain::payment::state>> done) {
+  impl_->ask_then<state_reply<domain::payment::state>>(
+      impl_->regions.payment, state_query<payment_traits>{id}, std::move(done));
+}
+
+void runtime::send(const std::string& id, domain::inventory::command cmd, command_meta meta,
+                   callback<command_reply<domain::inventory::event>> done) {
+  impl_->ask_then<command_reply<domain::inventory::event>>(
+      impl_->regions.inventory,
+      command_request<inventory_traits>{id, std::move(cmd), std::move(meta)}, std::move(done));
 }
 
 state_reply<domain::sagas::state> runtime::resume_saga(const std::string& saga_id) {

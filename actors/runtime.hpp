@@ -219,6 +219,30 @@ class runtime {
   std::uint64_t subscribe_finished_sagas(std::function<void(const domain::sagas::state&)> observer);
   void unsubscribe_finished_sagas(std::uint64_t token);
 
+  // ---- callback forms (for the HTTP front: nothing waits) ----
+  // Each calls `done` exactly once with the same value the blocking form returns, on a CAF
+  // thread (or on the caller's thread when the request is refused at once). `done` must be
+  // quick and must not block; every request inside has the runtime's ask_timeout, so `done`
+  // always comes (a timeout is a failed reply with failure_code::timeout).
+
+  template <class T>
+  using callback = std::function<void(T)>;
+
+  void place_order(order_request request, callback<placed_order> done);
+  void cancel_order(const std::string& order_id, std::string reason,
+                    callback<order_saga_outcome> done);
+  void confirm_order(const std::string& order_id,
+                     callback<command_reply<domain::order::event>> done);
+  void retry_saga(const std::string& saga_id, callback<command_reply<domain::sagas::event>> done);
+  void compensate_saga(const std::string& saga_id, std::string reason,
+                       callback<command_reply<domain::sagas::event>> done);
+  void send(const std::string& id, domain::inventory::command cmd, command_meta meta,
+            callback<command_reply<domain::inventory::event>> done);
+  void saga_state(const std::string& saga_id, callback<state_reply<domain::sagas::state>> done);
+  void order_state(const std::string& id, callback<state_reply<domain::order::state>> done);
+  void inventory_state(const std::string& id, callback<state_reply<domain::inventory::state>> done);
+  void payment_state(const std::string& id, callback<state_reply<domain::payment::state>> done);
+
   /// The clock the runtime stamps commands with (epoch ms).
   domain::timestamp now() const;
 

@@ -869,6 +869,13 @@ constexpr const char* q_events_by_correlation_sql =
     "(extract(epoch FROM recorded_at) * 1000)::bigint "
     "FROM events WHERE (metadata ->> 'correlation_id') = $1 ORDER BY position LIMIT $2";
 
+constexpr const char* q_events_after_stmt = "rq_events_after";
+constexpr const char* q_events_after_sql =
+    "SELECT position, stream_id, stream_type, version, event_id::text, event_type, "
+    "schema_version, payload::text, metadata::text, "
+    "(extract(epoch FROM recorded_at) * 1000)::bigint "
+    "FROM events WHERE position > $1 ORDER BY position LIMIT $2";
+
 constexpr const char* q_checkpoints_stmt = "rq_checkpoints";
 constexpr const char* q_checkpoints_sql =
     "SELECT name, position, (extract(epoch FROM updated_at) * 1000)::bigint "
@@ -1029,6 +1036,7 @@ struct read_model_queries::impl {
       c->prepare(q_active_sagas_stmt, q_active_sagas_sql);
       c->prepare(q_failed_sagas_stmt, q_failed_sagas_sql);
       c->prepare(q_events_by_correlation_stmt, q_events_by_correlation_sql);
+      c->prepare(q_events_after_stmt, q_events_after_sql);
       c->prepare(q_checkpoints_stmt, q_checkpoints_sql);
       c->prepare(q_journal_head_stmt, q_journal_head_sql);
       conn = std::move(c);
@@ -1147,6 +1155,16 @@ expected<std::vector<recorded_event>, store_error> read_model_queries::events_by
   return impl_->run<std::vector<recorded_event>>("events by correlation", [&](auto& tx) {
     return map_rows<recorded_event>(
         tx.exec_prepared(q_events_by_correlation_stmt, correlation_id, clamp_query_limit(limit)),
+        detail::event_from_row);
+  });
+}
+
+expected<std::vector<recorded_event>, store_error> read_model_queries::events_after(
+    std::int64_t after_position, int limit) {
+  if (after_position < 0) return unexpected{invalid("after must not be negative")};
+  return impl_->run<std::vector<recorded_event>>("events after a position", [&](auto& tx) {
+    return map_rows<recorded_event>(
+        tx.exec_prepared(q_events_after_stmt, after_position, clamp_query_limit(limit)),
         detail::event_from_row);
   });
 }

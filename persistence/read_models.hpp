@@ -243,6 +243,11 @@ class read_model_queries {
   /// A correlation id's journal events in position order (at most `limit`, clamped).
   expected<std::vector<recorded_event>, store_error> events_by_correlation(
       const std::string& correlation_id, int limit);
+  /// Journal events above `after_position` in position order (at most `limit`, clamped).
+  /// Positions are commit-ordered (one writer under the journal lock), so a reader that keeps
+  /// the last position it saw never skips an event.
+  expected<std::vector<recorded_event>, store_error> events_after(std::int64_t after_position,
+                                                                  int limit);
   /// Stored checkpoints of the named projections (missing names are left out).
   expected<std::vector<projection_checkpoint>, store_error> checkpoints(
       const std::vector<std::string>& names);

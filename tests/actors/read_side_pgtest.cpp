@@ -219,6 +219,57 @@ BOOST_AUTO_TEST_CASE(views_follow_committed_commands_and_the_status_shows_no_lag
   stop_within(rs, 2s);
 }
 
+BOOST_AUTO_TEST_CASE(events_after_pages_the_journal_and_callback_forms_answer_once) {
+  scratch db;
+  runtime rt(fast_options(), db.factory());
+  auto rs = std::make_unique<read_side>(rt.system(), db.read_options());
+  const command_meta meta{"corr-feed", "", "", ""};
+  BOOST_REQUIRE(rt.send("p1", register_product("p1", 10, "reg-p1"), meta).ok());
+  BOOST_REQUIRE(rt.send("o1", create_order("o1", "c1", "p1", 1, t0), meta).ok());
+  BOOST_REQUIRE(rt.send("p1", reserve("o1", 1, "o1/reserve"), meta).ok());
+
+  const auto all = require(rs->events_after(0, 100));
+  BOOST_REQUIRE(all.size() == 3u);
+  BOOST_TEST(all[0].event_type == "ProductRegistered");
+  // Paging by the last position seen returns the rest, in order, without repeats.
+  const auto rest = require(rs->events_after(all[0].position, 100));
+  BOOST_REQUIRE(rest.size() == 2u);
+  BOOST_TEST(rest[0].position == all[1].position);
+  BOOST_TEST(require(rs->events_after(all[2].position, 100)).empty());
+  BOOST_TEST(require(rs->events_after(0, 2)).size() == 2u);
+  BOOST_TEST(require_error(rs->events_after(-1, 10)).code == query_errc::invalid_argument);
+
+  // Callback forms: invalid input answers at once on this thread; a real query answers once.
+  std::promise<query_errc> refused;
+  rs->order("", [&](query_result<std::optional<sp::order_view>> r) {
+    refused.set_value(r ? query_errc::internal : r.error().code);
+  });
+  BOOST_TEST(refused.get_future().get() == query_errc::invalid_argument);
+  std::promise<std::size_t> listed;
+  rs->events_after(0, 100, [&](query_result<std::vector<sp::recorded_event>> r) {
+    listed.set_value(r ? r->size() : 0u);
+  });
+  auto listed_f = listed.get_future();
+  BOOST_REQUIRE(listed_f.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(listed_f.get() == 3u);
+
+  // The runtime's callback forms answer like the blocking ones.
+  std::promise<state_reply<dom::inventory::state>> product;
+  rt.inventory_state("p1", [&](state_reply<dom::inventory::state> r) { product.set_value(r); });
+  auto product_f = product.get_future();
+  BOOST_REQUIRE(product_f.wait_for(10s) == std::future_status::ready);
+  const auto p = product_f.get();
+  BOOST_REQUIRE(p.ok);
+  BOOST_TEST(p.state.version == 2);
+  std::promise<command_reply<dom::order::event>> confirmed;
+  rt.confirm_order("o1", [&](command_reply<dom::order::event> r) { confirmed.set_value(r); });
+  auto confirmed_f = confirmed.get_future();
+  BOOST_REQUIRE(confirmed_f.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(confirmed_f.get().ok());
+  BOOST_TEST(require(rs->events_after(all[2].position, 100)).size() == 1u);
+  stop_within(rs, 2s);
+}
+
 BOOST_AUTO_TEST_CASE(a_restarted_read_side_continues_from_its_checkpoint) {
   scratch db;
   runtime rt(fast_options(), db.factory());
