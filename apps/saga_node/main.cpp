@@ -2,7 +2,9 @@
 // (regions, saga actors, journal writer and readers, payment gateway) and the read side
 // (projections, queries), resumes unfinished sagas, optionally seeds a demo catalog and places
 // a load of orders (the programmatic entry used by fault tests), then runs until SIGTERM/SIGINT:
-// it stops placing orders, lets in-flight appends finish and exits 0.
+// it stops placing orders, lets in-flight appends finish and exits 0. Settings come from
+// saga_config (defaults < TOML file < environment < flags); bad settings exit 2, an unusable
+// database exits 1.
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -13,11 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "actors/read_side.hpp"
 #include "actors/recovery.hpp"
 #include "actors/runtime.hpp"
+#include "config/logging.hpp"
+#include "config/node_config.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/payment_gateway.hpp"
 #include "persistence/pg_event_store.hpp"
@@ -25,20 +27,10 @@
 namespace {
 
 namespace sa = saga::actors;
+namespace sc = saga::config;
 namespace sd = saga::domain;
 namespace sp = saga::persistence;
-
-struct node_settings {
-  std::string database_url;
-  std::string node_id = "node-1";
-  std::int64_t decline_above = 10'000'000;
-  double failure_rate = 0.0;
-  std::int64_t latency_ms = 0;
-  bool demo_catalog = false;
-  std::size_t load = 0;
-  std::size_t load_concurrency = 64;
-  bool projections = true;
-};
+using std::chrono::milliseconds;
 
 int fail(const std::string& message, int status) {
   std::cerr << "saga-node: " << message << '\n';
@@ -67,7 +59,8 @@ bool seed_catalog(sa::runtime& rt) {
         p.id, sd::inventory::command{sd::inventory::register_product{
                   p.id, p.name, p.price, p.stock, rt.now(), std::string("demo-catalog/") + p.id}});
     if (!reply.ok() && reply.rejection != sd::rejection_code::already_exists) {
-      std::cerr << "saga-node: registering " << p.id << " failed: " << reply.message << '\n';
+      sc::log(sc::log_level::error,
+              std::string("registering ") + p.id + " failed: " + reply.message);
       return false;
     }
   }
@@ -76,7 +69,7 @@ bool seed_catalog(sa::runtime& rt) {
 
 /// Places `count` orders of the demo catalog with `concurrency` in flight until done or
 /// `stop`; returns how many were placed.
-std::size_t place_load(sa::runtime& rt, const node_settings& s, const std::atomic<bool>& stop) {
+std::size_t place_load(sa::runtime& rt, const sc::node_config& s, const std::atomic<bool>& stop) {
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> placed{0};
   std::vector<std::thread> pool;
@@ -100,35 +93,54 @@ std::size_t place_load(sa::runtime& rt, const node_settings& s, const std::atomi
   return placed;
 }
 
+/// The runtime's settings from the node's configuration.
+sa::runtime_options runtime_options_of(const sc::node_config& s) {
+  sa::runtime_options options;
+  auto& r = options.regions;
+  r.node_id = s.node_id;
+  r.passivate_after = milliseconds(s.actors.passivate_after_ms);
+  r.passivation_check = milliseconds(s.actors.passivation_check_ms);
+  r.snapshot_every = s.actors.snapshot_every;
+  r.command_timeout = milliseconds(s.actors.command_timeout_ms);
+  r.journal_timeout = milliseconds(s.actors.journal_timeout_ms);
+  r.gateway_timeout = milliseconds(s.actors.gateway_timeout_ms);
+  r.recovery_timeout = milliseconds(s.actors.recovery_timeout_ms);
+  r.restart_backoff = milliseconds(s.actors.restart_backoff_ms);
+  r.max_restart_backoff = milliseconds(s.actors.max_restart_backoff_ms);
+  r.max_restarts = s.actors.max_restarts;
+  r.max_command_attempts = s.actors.max_command_attempts;
+  r.max_buffered = s.actors.max_buffered;
+  options.ask_timeout = milliseconds(s.actors.ask_timeout_ms);
+  options.scheduler_threads = s.actors.scheduler_threads;
+  options.scheduler = s.actors.scheduler == sc::scheduler_kind::stealing
+                          ? sa::scheduler_policy::stealing
+                          : sa::scheduler_policy::sharing;
+  options.readers = s.journal.readers;
+  options.writer.linger = std::chrono::microseconds(s.journal.linger_us);
+  options.writer.max_batch_events = s.journal.max_batch_events;
+  options.writer.max_batch_requests = s.journal.max_batch_requests;
+  options.gateway = [url = s.database_url, payment = s.payment] {
+    sp::gateway_options g;
+    g.decline_above = payment.decline_above;
+    g.failure_rate = payment.failure_rate;
+    g.latency_ms = payment.latency_ms;
+    return sp::make_simulated_gateway(std::shared_ptr<sp::payment_ledger>(sp::make_pg_ledger(url)),
+                                      g);
+  };
+  return options;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  node_settings s;
-  if (const char* env = std::getenv("DATABASE_URL")) s.database_url = env;
-  if (const char* env = std::getenv("SAGA_NODE_ID")) s.node_id = env;
-  CLI::App app{"saga-node: the saga engine server"};
-  app.add_option("--database-url", s.database_url, "PostgreSQL URL (default: $DATABASE_URL)");
-  app.add_option("--node-id", s.node_id, "node id written into event metadata ($SAGA_NODE_ID)");
-  app.add_option("--payment-decline-above", s.decline_above,
-                 "simulated gateway declines charges above this (minor units)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000'000'000}));
-  app.add_option("--payment-failure-rate", s.failure_rate,
-                 "simulated gateway transient failure probability")
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--payment-latency-ms", s.latency_ms, "simulated gateway latency per batch")
-      ->check(CLI::Range(0, 60'000));
-  app.add_flag("--demo-catalog", s.demo_catalog, "register the demo products at start-up");
-  app.add_option("--load", s.load, "place this many demo orders after start-up")
-      ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}));
-  app.add_option("--load-concurrency", s.load_concurrency, "orders placed at once by --load")
-      ->check(CLI::Range(1, 4096));
-  app.add_flag("!--no-projections", s.projections, "do not run the read-model projections");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+  auto loaded = sc::load(argc, argv, sc::process_environment());
+  if (!loaded.config) {
+    (loaded.exit_status == 0 ? std::cout : std::cerr) << loaded.message << std::endl;
+    return loaded.exit_status;
   }
-  if (s.database_url.empty()) return fail("no database: set DATABASE_URL or --database-url", 2);
+  const sc::node_config& s = *loaded.config;
+  // Nothing is logged before the migrations ran: a failing start-up says one thing only.
+  sc::setup_logging(s.log, s.node_id);
 
   // Block the stop signals before any thread starts so that sigwait below receives them.
   sigset_t stop_signals;
@@ -141,20 +153,15 @@ int main(int argc, char** argv) {
   if (!applied) return fail("migrations failed: " + applied.error().message, 1);
   std::cout << "saga-node: journal ready (" << applied->size() << " migrations applied)"
             << std::endl;
+  sc::log(sc::log_level::info, "starting: config " +
+                                   (s.config_file.empty() ? std::string("(none)") : s.config_file) +
+                                   ", projections " + (s.projections ? "on" : "off") +
+                                   ", log level " + std::string(sc::to_string(s.log.level)));
 
   sp::pg_store_options store;
   store.database_url = s.database_url;
   store.application_name = "saga-node/" + s.node_id;
-  sa::runtime_options options;
-  options.regions.node_id = s.node_id;
-  options.gateway = [s] {
-    sp::gateway_options g;
-    g.decline_above = s.decline_above;
-    g.failure_rate = s.failure_rate;
-    g.latency_ms = s.latency_ms;
-    return sp::make_simulated_gateway(
-        std::shared_ptr<sp::payment_ledger>(sp::make_pg_ledger(s.database_url)), g);
-  };
+  const auto options = runtime_options_of(s);
   int status = 0;
   {
     sa::runtime rt(options, [store] { return std::make_unique<sp::pg_event_store>(store); });
@@ -169,7 +176,7 @@ int main(int argc, char** argv) {
     std::cout << "saga-node: recovery resumed " << recovered.resumed << " of "
               << recovered.unfinished_sagas << " unfinished sagas, started " << recovered.started
               << " of " << recovered.orphan_orders << " sagas of orders without one" << std::endl;
-    for (const auto& line : recovered.errors) std::cerr << "saga-node: recovery: " << line << '\n';
+    for (const auto& line : recovered.errors) sc::log(sc::log_level::warn, "recovery: " + line);
     if (s.demo_catalog && !seed_catalog(rt)) status = 1;
 
     std::atomic<bool> stopping{false};

@@ -164,7 +164,8 @@ inline std::string log_prefix(const scratch_database& db) {
 class node_process {
  public:
   /// Starts SAGA_NODE_PATH with `args`, without DATABASE_URL in its environment (tests pass
-  /// --database-url explicitly).
+  /// --database-url explicitly) and with SAGA_HTTP_PORT=0 (no HTTP server, so nodes of
+  /// concurrent tests never compete for a port; a test that wants HTTP passes --http-port).
   node_process(std::string name, const std::vector<std::string>& args,
                const std::string& log_prefix)
       : name_(std::move(name)),
@@ -177,8 +178,13 @@ class node_process {
     argv.push_back(nullptr);
     std::vector<char*> envp;
     for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "DATABASE_URL=", 13) != 0) envp.push_back(*e);
+      if (std::strncmp(*e, "DATABASE_URL=", 13) != 0 &&
+          std::strncmp(*e, "SAGA_HTTP_PORT=", 15) != 0) {
+        envp.push_back(*e);
+      }
     }
+    std::string no_http = "SAGA_HTTP_PORT=0";
+    envp.push_back(no_http.data());
     envp.push_back(nullptr);
 
     posix_spawn_file_actions_t files;
