@@ -108,19 +108,23 @@ struct aggregate_state {
   bool unverified = false;         // started as a new stream without reading: queries read first
   bool stale = false;              // the journal may hold more than applied: re-read first
   bool busy = false;               // a job is being handled (gateway call, append, refresh)
-  std::uint64_t seq = 0;           // number of the append in flight
   // One append timer at a time (timers are costly in CAF 0.17: each is a round trip through
   // the clock thread): it is armed by an append when none is pending and, when it fires
   // early for the append then in flight, re-armed for the rest of that append's time.
   bool append_timer_armed = false;
-  std::chrono::steady_clock::time_point append_deadline;
-  bool conflict_retried = false;
-  // Behind pointers or in containers that do not allocate when empty: an idle actor keeps
-  // neither a job nor a queue (std::deque allocates its map even when empty).
-  std::unique_ptr<job> current;
-  std::vector<typename Traits::event> current_events;
-  std::list<job> waiting;
-  std::string last_correlation_id;  // of the last command started, for crash logs
+  std::uint64_t seq = 0;  // number of the append in flight (kept: a late answer must not match)
+
+  /// What matters only while commands are handled or queued. An idle actor holds none of it
+  /// (just the pointer): actors are idle most of their life and there are many of them.
+  struct in_flight {
+    std::optional<job> current;                          // the job whose append is in flight
+    std::vector<typename Traits::event> current_events;  // its events, applied once committed
+    std::list<job> waiting;  // later commands (std::deque would allocate even when empty)
+    std::chrono::steady_clock::time_point append_deadline;
+    bool conflict_retried = false;
+    std::string correlation_id;  // of the command being handled, for crash logs
+  };
+  std::unique_ptr<in_flight> flight;  // set while busy; freed when the last job is answered
   hook_data<Traits> hooks;
 
   static inline const char* name = Traits::stream_type;
@@ -269,10 +273,11 @@ class logic {
   static void start(self_ptr self, job j) {
     auto& st = self->state;
     if (st.busy) {
-      st.waiting.push_back(std::move(j));
+      st.flight->waiting.push_back(std::move(j));
       return;
     }
-    st.last_correlation_id = j.request.meta.correlation_id;
+    if (!st.flight) st.flight = std::make_unique<typename state::in_flight>();
+    st.flight->correlation_id = j.request.meta.correlation_id;
     st.busy = true;  // until the job is answered; later commands queue behind it
     if (!st.stale) {
       prepare(self, std::move(j));
@@ -363,9 +368,10 @@ class logic {
       request.events.push_back(std::move(ne));
     }
     st.busy = true;
-    st.conflict_retried = retried;
-    st.current_events = std::move(decision->events);
-    st.current = std::make_unique<job>(std::move(j));
+    auto& flight = *st.flight;
+    flight.conflict_retried = retried;
+    flight.current_events = std::move(decision->events);
+    flight.current.emplace(std::move(j));
     const auto seq = ++st.seq;
     auto handle = caf::actor_cast<actor_t<Traits>>(self);
     st.context->writer->submit(std::move(request),
@@ -380,7 +386,7 @@ class logic {
                                  }
                                  caf::anon_send(handle, std::move(out));
                                });
-    st.append_deadline = std::chrono::steady_clock::now() + st.context->options.journal_timeout;
+    flight.append_deadline = std::chrono::steady_clock::now() + st.context->options.journal_timeout;
     if (!st.append_timer_armed) {
       st.append_timer_armed = true;
       self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
@@ -389,34 +395,36 @@ class logic {
 
   static void on_appended(self_ptr self, append_outcome& out) {
     auto& st = self->state;
-    if (!st.busy || !st.current || out.seq != st.seq) return;  // answered already (timeout)
-    auto j = std::move(*st.current);
-    st.current.reset();
+    // Answered already (timeout) when no append is in flight or it is a later one.
+    if (!st.busy || !st.flight || !st.flight->current || out.seq != st.seq) return;
+    auto& flight = *st.flight;  // valid until finish
+    auto j = std::move(*flight.current);
+    flight.current.reset();
     if (out.ok) {
       if (st.context->options.faults) {
         st.context->options.faults->check(fault_point::after_append,
                                           hooks::fault_key(st.id, j.request.command));
       }
-      for (const auto& e : st.current_events)
+      for (const auto& e : flight.current_events)
         st.aggregate = Traits::evolve(std::move(st.aggregate), e);
-      const auto expected = st.version + static_cast<std::int64_t>(st.current_events.size());
+      const auto expected = st.version + static_cast<std::int64_t>(flight.current_events.size());
       st.version = out.result.version;
       st.unverified = false;  // the expected version held, so the assumed state was the real one
       if (st.version != expected) st.stale = true;  // cannot happen with a correct journal
       reply_t<Traits> r;
       r.kind = reply_kind::accepted;
-      r.events = std::move(st.current_events);
+      r.events = std::move(flight.current_events);
       r.version = st.version;
-      st.current_events.clear();
+      flight.current_events.clear();
       j.promise.deliver(std::move(r));
       hooks::after_commit(self);  // persist, then act
       maybe_snapshot(self);
       finish(self);
       return;
     }
-    st.current_events.clear();
+    flight.current_events.clear();
     st.stale = true;
-    if (out.error.code == persistence::store_errc::version_conflict && !st.conflict_retried) {
+    if (out.error.code == persistence::store_errc::version_conflict && !flight.conflict_retried) {
       // Another writer appended: catch up and decide once more on the fresh state.
       refresh(self, [=](bool ok, const std::string& why) mutable {
         if (!ok) {
@@ -442,20 +450,21 @@ class logic {
   static void on_append_timeout(self_ptr self, std::uint64_t /*armed_by*/) {
     auto& st = self->state;
     st.append_timer_armed = false;
-    if (!st.busy || !st.current) return;  // no append in flight
+    if (!st.busy || !st.flight || !st.flight->current) return;  // no append in flight
+    auto& flight = *st.flight;
     const auto now = std::chrono::steady_clock::now();
-    if (now < st.append_deadline) {  // armed for an earlier append: wait for this one's time
+    if (now < flight.append_deadline) {  // armed for an earlier append: wait for this one's time
       st.append_timer_armed = true;
       self->delayed_send(self,
-                         std::chrono::ceil<std::chrono::milliseconds>(st.append_deadline - now),
+                         std::chrono::ceil<std::chrono::milliseconds>(flight.append_deadline - now),
                          app_tmo_atom::value, st.seq);
       return;
     }
     const auto seq = st.seq;
     log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, seq);
-    auto j = std::move(*st.current);
-    st.current.reset();
-    st.current_events.clear();
+    auto j = std::move(*flight.current);
+    flight.current.reset();
+    flight.current_events.clear();
     st.stale = true;  // it may still commit
     reply_failed(self, std::move(j), failure_code::timeout, "journal append timed out");
   }
@@ -463,17 +472,21 @@ class logic {
   static void finish(self_ptr self) {
     auto& st = self->state;
     st.busy = false;
-    if (st.waiting.empty()) {
+    if (!st.flight || st.flight->waiting.empty()) {
+      st.flight.reset();  // idle: nothing of a command is kept
       hooks::on_idle(self);
       return;
     }
-    auto next = std::move(st.waiting.front());
-    st.waiting.pop_front();
+    auto next = std::move(st.flight->waiting.front());
+    st.flight->waiting.pop_front();
     start(self, std::move(next));
   }
 
   /// Nothing in flight and nothing queued.
-  static bool idle(self_ptr self) { return !self->state.busy && self->state.waiting.empty(); }
+  static bool idle(self_ptr self) {
+    const auto& st = self->state;
+    return !st.busy && (!st.flight || st.flight->waiting.empty());
+  }
 
   static void maybe_snapshot(self_ptr self) {
     auto& st = self->state;
@@ -518,7 +531,7 @@ typename actor_t<Traits>::behavior_type aggregate_behavior(
     } catch (...) {
     }
     log().error("{} {} crashed (correlation id '{}'): {}", Traits::stream_type, self->state.id,
-                self->state.last_correlation_id, what);
+                self->state.flight ? self->state.flight->correlation_id : std::string{}, what);
     return caf::make_error(caf::sec::runtime_error, what);
   });
   return {

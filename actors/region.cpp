@@ -47,23 +47,25 @@ struct region_state {
     int attempts = 0;  // crashes this item caused
   };
 
+  // One per id in the directory, so kept small: the flags share a word with `crashes`.
   struct entity {
     aggregate_actor<Traits> child;  // null while restarting
     std::list<item> queue;          // front is in flight when in_flight (no allocation when empty)
-    bool ready = false;             // recovered
+    std::uint64_t generation = 0;   // changes on every (re)start: stale answers are ignored
+    clock::time_point last_active = clock::now();
+    std::int32_t crashes = 0;  // consecutive, reset by a successful recovery
+    bool ready = false;        // recovered
     bool in_flight = false;
     bool restarting = false;
-    std::uint64_t generation = 0;  // changes on every (re)start: stale answers are ignored
-    int crashes = 0;               // consecutive, reset by a successful recovery
-    clock::time_point last_active = clock::now();
   };
 
   std::shared_ptr<const aggregate_context> context;
   region_options options;  // this region's own settings (actors use context->options)
   std::unordered_map<std::string, entity> entities;
-  // Child → its id: the key of its entry in `entities` (nodes are stable; an entry of by_addr
-  // is always erased before the entity it points into), so the id is not stored twice.
-  std::unordered_map<caf::actor_addr, const std::string*> by_addr;
+  // Child (by actor id: unique in the system, and an integer key keeps the node small) → its
+  // id: the key of its entry in `entities` (nodes are stable; an entry of by_addr is always
+  // erased before the entity it points into), so the id is not stored twice.
+  std::unordered_map<caf::actor_id, const std::string*> by_addr;
   std::uint64_t generations = 0;
   region_stats stats;
 
@@ -127,14 +129,13 @@ class region_logic {
 
   static void activate(self_ptr self, const std::string& id, entity& e, bool fresh = false) {
     auto& st = self->state;
-    const auto generation = ++st.generations;
-    e.generation = generation;
+    e.generation = ++st.generations;
     e.ready = false;
     e.in_flight = false;
     e.restarting = false;
     e.child = spawn_aggregate<Traits>(self->system(), id, st.context);
     self->monitor(e.child);
-    st.by_addr[e.child.address()] = &st.entities.find(id)->first;
+    st.by_addr[e.child.id()] = &st.entities.find(id)->first;
     ++st.stats.spawned;
     if (fresh) {
       // The actor recovers lazily on its first message; the fresh command (sent next, by
@@ -143,27 +144,28 @@ class region_logic {
       e.last_active = clock::now();
       return;
     }
-    // Answered only after recovery, so the ready answer is also the "recovered" signal.
-    self->request(e.child, st.options.recovery_timeout, ready_atom::value)
-        .then(
-            [=](ready_atom) {
-              auto it = self->state.entities.find(id);
-              if (it == self->state.entities.end() || it->second.generation != generation) return;
-              it->second.ready = true;
-              it->second.crashes = 0;
-              it->second.last_active = clock::now();
-              pump(self, id);
-            },
-            [=](caf::error& err) {
-              auto it = self->state.entities.find(id);
-              if (it == self->state.entities.end() || it->second.generation != generation) return;
-              if (err == caf::sec::request_timeout && it->second.child) {
-                detail::log().error("{} {}: recovery timed out; killing the actor",
-                                    Traits::stream_type, id);
-                self->send_exit(it->second.child, caf::exit_reason::kill);
-              }
-              // Otherwise the actor died: the down handler restarts it.
-            });
+    // Answered only after recovery, so the answer (see on_ready) is the "recovered" signal.
+    // A plain message, not a request: CAF 0.17 keeps a request's timeout in its clock until it
+    // expires, answered or not, which costs ~150 bytes per activation for the whole timeout.
+    // A recovery cannot hang without it: the actor's own journal read has recovery_timeout, and
+    // a failed read stops the actor (the down handler restarts it).
+    self->send(e.child, ready_atom::value);
+  }
+
+  /// The answer to activate's ready message: the sender (if still the current child) recovered.
+  static void on_ready(self_ptr self, const caf::strong_actor_ptr& sender) {
+    auto& st = self->state;
+    if (!sender) return;
+    auto addr = st.by_addr.find(sender->id());
+    if (addr == st.by_addr.end()) return;  // passivated or replaced meanwhile
+    const auto& id = *addr->second;
+    auto found = st.entities.find(id);
+    if (found == st.entities.end() || found->second.child.id() != addr->first) return;
+    auto& e = found->second;
+    e.ready = true;
+    e.crashes = 0;
+    e.last_active = clock::now();
+    pump(self, id);
   }
 
   /// Sends the next buffered item to a ready, idle actor.
@@ -234,7 +236,7 @@ class region_logic {
 
   static void on_down(self_ptr self, caf::down_msg& dm) {
     auto& st = self->state;
-    auto addr = st.by_addr.find(dm.source);
+    auto addr = st.by_addr.find(dm.source.id());
     if (addr == st.by_addr.end()) return;  // passivated
     const auto id = *addr->second;
     st.by_addr.erase(addr);
@@ -325,7 +327,7 @@ class region_logic {
       auto& e = it->second;
       if (e.child && e.ready && !e.in_flight && e.queue.empty() && now - e.last_active >= limit) {
         self->demonitor(e.child.address());
-        st.by_addr.erase(e.child.address());
+        st.by_addr.erase(e.child.id());
         self->send_exit(e.child, caf::exit_reason::user_shutdown);
         ++st.stats.passivations;
         it = st.entities.erase(it);
@@ -380,6 +382,7 @@ typename region_t<Traits>::behavior_type region_behavior(
         return stats;
       },
       [=](idle_atom) { L::passivate_idle(self); },
+      [=](ready_atom) { L::on_ready(self, self->current_sender()); },
       [=](restart_atom, const std::string& id, std::uint64_t generation) {
         L::on_restart(self, id, generation);
       },

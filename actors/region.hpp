@@ -34,6 +34,7 @@ using region_actor =
                      typename caf::replies_to<state_query<Traits>>::template with<
                          state_reply<typename Traits::state>>,
                      caf::replies_to<stats_atom>::with<region_stats>, caf::reacts_to<idle_atom>,
+                     caf::reacts_to<ready_atom>,  // internal: an actor recovered
                      caf::reacts_to<restart_atom, std::string, std::uint64_t>>;
 
 using order_region = region_actor<order_traits>;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -30,7 +31,8 @@ struct remembered {
 /// Remembers keys in the order they were first seen and forgets the oldest once more than
 /// `capacity()` are held, so an aggregate's state and snapshot stay bounded however many
 /// commands it handles. A ring of entries plus a key index: lookups and inserts are O(1),
-/// moves never allocate, copies are O(size).
+/// moves never allocate, copies are O(size). An empty memory holds no storage (two words):
+/// most aggregates held by idle actors have remembered nothing yet, or are new.
 ///
 /// Forgetting is safe only because every aggregate also refuses, from its business state,
 /// what would repeat an effect (a second reservation for an order, a second charge, a second
@@ -81,25 +83,23 @@ class idempotency_memory {
   /// just stored would not even recognise an immediate retry).
   explicit idempotency_memory(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
-  idempotency_memory(const idempotency_memory&) = default;
-  idempotency_memory& operator=(const idempotency_memory&) = default;
+  idempotency_memory(const idempotency_memory& other)
+      : capacity_(other.capacity_),
+        body_(other.body_ ? std::make_unique<body>(*other.body_) : nullptr) {}
+  idempotency_memory& operator=(const idempotency_memory& other) {
+    if (this != &other) {
+      capacity_ = other.capacity_;
+      body_ = other.body_ ? std::make_unique<body>(*other.body_) : nullptr;
+    }
+    return *this;
+  }
   /// Moves leave `other` empty (not merely unspecified): its slots must restart at 0.
   idempotency_memory(idempotency_memory&& other) noexcept
-      : capacity_(other.capacity_),
-        next_seq_(std::exchange(other.next_seq_, 0)),
-        ring_(std::move(other.ring_)),
-        index_(std::move(other.index_)) {
-    other.ring_.clear();
-    other.index_.clear();
-  }
+      : capacity_(other.capacity_), body_(std::move(other.body_)) {}
   idempotency_memory& operator=(idempotency_memory&& other) noexcept {
     if (this != &other) {
       capacity_ = other.capacity_;
-      next_seq_ = std::exchange(other.next_seq_, 0);
-      ring_ = std::move(other.ring_);
-      index_ = std::move(other.index_);
-      other.ring_.clear();
-      other.index_.clear();
+      body_ = std::move(other.body_);
     }
     return *this;
   }
@@ -107,39 +107,44 @@ class idempotency_memory {
 
   /// The events `key` produced, or nullptr when the key is unknown or was forgotten.
   [[nodiscard]] const std::vector<Event>* find(const std::string& key) const {
-    auto it = index_.find(key);
-    if (it == index_.end()) return nullptr;
+    if (!body_) return nullptr;
+    auto it = body_->index.find(key);
+    if (it == body_->index.end()) return nullptr;
     return &at_seq(it->second).events;
   }
-  [[nodiscard]] bool contains(const std::string& key) const { return index_.count(key) != 0; }
+  [[nodiscard]] bool contains(const std::string& key) const {
+    return body_ && body_->index.count(key) != 0;
+  }
 
   /// Records that `key` produced `e`. A known key keeps its age (all events of one command
   /// are applied together); a new key becomes the newest and may push out the oldest.
   /// An empty key is not remembered.
   void remember(const std::string& key, const Event& e) {
     if (key.empty()) return;
-    if (auto it = index_.find(key); it != index_.end()) {
+    if (!body_) body_ = std::make_unique<body>();
+    auto& b = *body_;
+    if (auto it = b.index.find(key); it != b.index.end()) {
       slot(it->second).events.push_back(e);
       return;
     }
-    const std::uint64_t seq = next_seq_++;
-    if (ring_.size() < capacity_) {
-      ring_.push_back(entry{key, {e}});
+    const std::uint64_t seq = b.next_seq++;
+    if (b.ring.size() < capacity_) {
+      b.ring.push_back(entry{key, {e}});
     } else {  // the slot of `seq` holds the oldest entry, seq - capacity: reuse it
       entry& oldest = slot(seq);
-      index_.erase(oldest.key);
+      b.index.erase(oldest.key);
       oldest.key = key;
       oldest.events.clear();
       oldest.events.push_back(e);
     }
-    index_.emplace(key, seq);
+    b.index.emplace(key, seq);
   }
 
-  [[nodiscard]] std::size_t size() const noexcept { return ring_.size(); }
-  [[nodiscard]] bool empty() const noexcept { return ring_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return body_ ? body_->ring.size() : 0; }
+  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-  [[nodiscard]] const_iterator begin() const noexcept { return {this, next_seq_ - ring_.size()}; }
-  [[nodiscard]] const_iterator end() const noexcept { return {this, next_seq_}; }
+  [[nodiscard]] const_iterator begin() const noexcept { return {this, next_seq() - size()}; }
+  [[nodiscard]] const_iterator end() const noexcept { return {this, next_seq()}; }
 
   /// Same capacity and the same keys with the same events in the same order.
   friend bool operator==(const idempotency_memory& a, const idempotency_memory& b) {
@@ -155,14 +160,20 @@ class idempotency_memory {
  private:
   // Entry `seq` (counted from the first key ever remembered) lives in slot seq % capacity.
   [[nodiscard]] const entry& at_seq(std::uint64_t seq) const {
-    return ring_[static_cast<std::size_t>(seq % capacity_)];
+    return body_->ring[static_cast<std::size_t>(seq % capacity_)];
   }
-  entry& slot(std::uint64_t seq) { return ring_[static_cast<std::size_t>(seq % capacity_)]; }
+  entry& slot(std::uint64_t seq) { return body_->ring[static_cast<std::size_t>(seq % capacity_)]; }
+  [[nodiscard]] std::uint64_t next_seq() const noexcept { return body_ ? body_->next_seq : 0; }
+
+  /// Allocated by the first key remembered.
+  struct body {
+    std::uint64_t next_seq = 0;  ///< sequence number the next new key gets
+    std::vector<entry> ring;     ///< grows to capacity_, then reused slot by slot
+    std::unordered_map<std::string, std::uint64_t> index;  ///< key → sequence number
+  };
 
   std::size_t capacity_;
-  std::uint64_t next_seq_ = 0;  ///< sequence number the next new key gets
-  std::vector<entry> ring_;     ///< grows to capacity_, then reused slot by slot
-  std::unordered_map<std::string, std::uint64_t> index_;  ///< key → sequence number
+  std::unique_ptr<body> body_;
 };
 
 }  // namespace saga::domain

@@ -215,6 +215,29 @@ BOOST_AUTO_TEST_CASE(copies_are_independent_and_keep_finding_their_keys) {
   BOOST_TEST((keys_of(target) == std::vector<std::string>{"e", "f", "h"}));
 }
 
+BOOST_AUTO_TEST_CASE(an_empty_memory_copies_and_assigns_like_a_full_one) {
+  // An empty memory holds no storage: copying it, or assigning it over a full one, must
+  // still give an empty memory of the right capacity that remembers and forgets normally.
+  const memory empty(2);
+  memory copy = empty;
+  BOOST_TEST(copy.empty());
+  BOOST_TEST(copy.capacity() == 2u);
+  BOOST_TEST((copy == empty));
+  BOOST_TEST((copy.begin() == copy.end()));
+  memory full(5);
+  for (const char* k : {"a", "b", "c"}) full.remember(k, added(k));
+  full = empty;
+  BOOST_TEST(full.empty());
+  BOOST_TEST(full.capacity() == 2u);
+  BOOST_TEST(!full.contains("a"));
+  for (const char* k : {"x", "y", "z"}) full.remember(k, added(k));
+  BOOST_TEST((keys_of(full) == std::vector<std::string>{"y", "z"}));
+  BOOST_TEST(empty.empty());  // the source is untouched
+  memory moved = memory(3);
+  BOOST_TEST(moved.capacity() == 3u);
+  BOOST_TEST(moved.find("x") == nullptr);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(bounded_idempotency)
