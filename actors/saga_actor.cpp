@@ -1,6 +1,8 @@
 // Saga actors: the generic event-sourced actor running domain::sagas::decide with hooks that
 // act on each committed transition — step commands go to the order, payment and inventory
-// regions as requests whose timeout is the step's deadline, their answers come back through the
+// regions as requests whose timeout is the step's deadline (the next forward step's commands
+// already while the transition that starts it is being written, when decide allows it: see
+// send_commands::before_commit), their answers come back through the
 // saga's own mailbox as ordinary inputs, timers are delayed messages to itself, and after a
 // (re)start recover() re-sends what was pending and re-arms the durable timers. A saga that is
 // no longer RUNNING or COMPENSATING stops itself once idle; the next message reactivates it.
@@ -178,7 +180,17 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     auto decided = sg::decide(*def, st.aggregate, adjusted ? *adjusted : c.input, services->now(),
                               services->random());
     if (!decided) return unexpected{decided.error()};
-    st.hooks.actions = std::move(decided->actions);
+    // Pipelining: a step's commands that decide allows to go out before the commit are sent
+    // now, so the step runs while its bookkeeping is being written (an answer that comes back
+    // first waits in the queue behind this job). The rest waits for the commit.
+    for (auto& a : decided->actions) {
+      const auto* send = std::get_if<sg::send_commands>(&a);
+      if (send != nullptr && send->before_commit && !decided->events.empty()) {
+        for (const auto& tc : send->commands) dispatch(self, *send, tc);
+      } else {
+        st.hooks.actions.push_back(std::move(a));
+      }
+    }
     domain::decision<sg::event> out;
     out.events = std::move(decided->events);
     return out;

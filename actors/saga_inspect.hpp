@@ -57,19 +57,23 @@ typename Inspector::result_type inspect(Inspector& f, input& x) {
 
 // ---- events ----
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, saga_started& x) {
-  return f(caf::meta::type_name("SagaStarted"), x.saga_id, x.saga_type, x.correlation_id, x.input,
-           x.steps, x.at);
-}
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_started& x) {
   return f(caf::meta::type_name("SagaStepStarted"), x.step, x.phase_, x.attempt, x.target_count,
            x.targets, x.at, x.deadline_at);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, std::optional<step_started>& x) {
+  return actors::detail::inspect_optional(f, x);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, saga_started& x) {
+  return f(caf::meta::type_name("SagaStarted"), x.saga_id, x.saga_type, x.correlation_id, x.input,
+           x.steps, x.at, x.next);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_succeeded& x) {
   return f(caf::meta::type_name("SagaStepSucceeded"), x.step, x.phase_, x.attempt, x.target,
-           x.step_done, x.at);
+           x.step_done, x.at, x.next);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_failed& x) {
@@ -78,12 +82,12 @@ typename Inspector::result_type inspect(Inspector& f, step_failed& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, compensation_started& x) {
-  return f(caf::meta::type_name("SagaCompensationStarted"), x.reason, x.at);
+  return f(caf::meta::type_name("SagaCompensationStarted"), x.reason, x.at, x.next);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_compensated& x) {
   return f(caf::meta::type_name("SagaStepCompensated"), x.step, x.phase_, x.attempt, x.target,
-           x.step_done, x.at);
+           x.step_done, x.at, x.next);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, saga_completed& x) {

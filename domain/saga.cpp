@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace saga::domain::sagas {
@@ -181,8 +182,23 @@ bool still_to_undo(target_status t) noexcept {
   return t == target_status::pending || t == target_status::unknown || t == target_status::failed;
 }
 
-/// Targets an attempt of this phase sends, out of `count` commands.
-std::vector<int> sendable(const step_record& r, phase ph, std::size_t count) {
+/// Step j was never started in the journal, but its forward commands may have been sent early
+/// (send_commands::before_commit) by the transition that finished step j-1 and whose events were
+/// lost: step j-1 is unfinished and none of its targets refused for good (a refusal is final, so
+/// that step never succeeded and step j was never sent).
+bool in_doubt(const state& s, std::size_t j) {
+  if (j == 0 || j >= s.steps.size() || s.steps[j].status_ != step_status::pending) return false;
+  const auto& prev = s.steps[j - 1];
+  if (prev.status_ != step_status::running && prev.status_ != step_status::aborted &&
+      prev.status_ != step_status::failed)
+    return false;
+  return std::none_of(prev.forward.begin(), prev.forward.end(),
+                      [](target_status t) { return t == target_status::failed; });
+}
+
+/// Targets an attempt of this phase sends, out of `count` commands. `doubtful`: the step is
+/// in doubt (compensation undoes every target).
+std::vector<int> sendable(const step_record& r, phase ph, std::size_t count, bool doubtful) {
   std::vector<int> out;
   for (std::size_t i = 0; i < count; ++i) {
     bool send = false;
@@ -191,7 +207,7 @@ std::vector<int> sendable(const step_record& r, phase ph, std::size_t count) {
     } else if (i < r.compensation.size() && phase_begun(r, ph)) {
       send = still_to_undo(r.compensation[i]);
     } else {
-      send = ph == phase::on_compensated || may_have_taken_effect(r, i);
+      send = ph == phase::on_compensated || doubtful || may_have_taken_effect(r, i);
     }
     if (send) out.push_back(static_cast<int>(i));
   }
@@ -206,7 +222,7 @@ bool needs_compensation(const saga_definition& def, const state& s, std::size_t 
     return std::any_of(r.compensation.begin(), r.compensation.end(), still_to_undo);
   for (std::size_t i = 0; i < r.forward.size(); ++i)
     if (may_have_taken_effect(r, i)) return true;
-  return false;
+  return in_doubt(s, j);
 }
 
 /// Builds a step phase's commands and stamps key and `at` into each, so that every build
@@ -230,6 +246,29 @@ std::vector<step_command> build_commands(const saga_definition& def, const state
   return cmds;
 }
 
+// ---- folded step starts ----
+
+/// The events that can carry a folded step_started (`next`).
+template <class E>
+constexpr bool carries_next =
+    std::is_same_v<E, saga_started> || std::is_same_v<E, step_succeeded> ||
+    std::is_same_v<E, step_compensated> || std::is_same_v<E, compensation_started>;
+
+/// Where an event keeps a folded step_started (nullptr: it cannot carry one).
+struct next_slot {
+  template <class E>
+  std::optional<step_started>* operator()(E& e) const {
+    if constexpr (carries_next<E>) {
+      return &e.next;
+    } else {
+      return nullptr;
+    }
+  }
+};
+
+/// Applies a step_started folded into another event (not counted as an event of its own).
+void apply_next(state& s, const step_started& e);
+
 // ---- decide ----
 
 /// One decision: emits events (applying each to its working copy of the state so later
@@ -249,7 +288,8 @@ class engine {
     std::vector<std::string> names;
     names.reserve(def_.steps.size());
     for (const auto& st : def_.steps) names.push_back(st.name);
-    emit(saga_started{in.saga_id, def_.type, in.correlation_id, in.input, std::move(names), now_});
+    emit(saga_started{in.saga_id, def_.type, in.correlation_id, in.input, std::move(names), now_,
+                      std::nullopt});
     if (def_.steps.empty()) {
       complete();
     } else {
@@ -269,7 +309,7 @@ class engine {
     const bool others_pending = pending_besides(in.target);
     emit_success(in.step, in.phase_, in.attempt, in.target, done);
     if (done) {
-      advance(in.step, in.phase_);
+      advance(in.step, in.phase_, true);
     } else if (!others_pending) {
       fail_attempt(s_.attempt_failure, s_.attempt_failed_for_good);
     }
@@ -372,6 +412,20 @@ class engine {
     out_.events.push_back(std::move(e));
   }
 
+  /// Folds the attempt into the event just emitted when that one can carry it (its `next`),
+  /// else emits it on its own.
+  void emit_start(step_started e) {
+    if (!out_.events.empty()) {
+      auto* slot = std::visit(next_slot{}, out_.events.back());
+      if (slot != nullptr && !slot->has_value()) {
+        apply_next(s_, e);
+        *slot = std::move(e);
+        return;
+      }
+    }
+    emit(std::move(e));
+  }
+
   bool status_matches(phase ph) const {
     return s_.status_ == (ph == phase::forward ? status::running : status::compensating);
   }
@@ -404,26 +458,31 @@ class engine {
 
   void emit_success(int step, phase ph, int attempt, int target, bool done) {
     if (ph == phase::forward) {
-      emit(step_succeeded{step, ph, attempt, target, done, now_});
+      emit(step_succeeded{step, ph, attempt, target, done, now_, std::nullopt});
     } else {
-      emit(step_compensated{step, ph, attempt, target, done, now_});
+      emit(step_compensated{step, ph, attempt, target, done, now_, std::nullopt});
     }
   }
 
-  void start_attempt(int step, phase ph, int attempt) {
+  /// `early`: the commands may be sent before this transition commits (see send_commands).
+  void start_attempt(int step, phase ph, int attempt, bool early = false) {
     const auto* rec = record_of(s_, step, ph);
     const timestamp at = first_at(*rec, ph, now_);
     auto cmds = build_commands(def_, s_, step, ph, attempt, at);
-    auto targets = sendable(*rec, ph, cmds.size());
+    const bool doubtful = ph == phase::compensation && !phase_begun(*rec, ph) &&
+                          in_doubt(s_, static_cast<std::size_t>(step));
+    auto targets = sendable(*rec, ph, cmds.size(), doubtful);
     const bool nothing_to_send = targets.empty();
     const timestamp deadline = nothing_to_send ? now_ : now_ + timeout_of(def_, step, ph);
-    emit(step_started{step, ph, attempt, static_cast<int>(cmds.size()), targets, now_, deadline});
+    emit_start(
+        step_started{step, ph, attempt, static_cast<int>(cmds.size()), targets, now_, deadline});
     if (nothing_to_send) {
       emit_success(step, ph, attempt, -1, true);
-      advance(step, ph);
+      // Not early: the in-doubt rule looks one step back only, past a step that was answered.
+      advance(step, ph, false);
       return;
     }
-    send_commands send{step, ph, attempt, {}, deadline};
+    send_commands send{step, ph, attempt, {}, deadline, early};
     send.commands.reserve(targets.size());
     for (int t : targets)
       send.commands.push_back({t, std::move(cmds[static_cast<std::size_t>(t)])});
@@ -431,11 +490,14 @@ class engine {
     out_.actions.emplace_back(arm_timer{step, ph, attempt, timer_kind::deadline, deadline});
   }
 
-  void advance(int step, phase ph) {
+  /// `early`: step `step` was just answered with success in this transition; if that never
+  /// commits, the next step is in doubt and compensation covers it, so its commands need not
+  /// wait for the commit.
+  void advance(int step, phase ph, bool early) {
     if (ph != phase::forward) {
       continue_compensation();
     } else if (static_cast<std::size_t>(step) + 1 < def_.steps.size()) {
-      start_attempt(step + 1, phase::forward, 1);
+      start_attempt(step + 1, phase::forward, 1, early);
     } else {
       complete();
     }
@@ -474,7 +536,7 @@ class engine {
   }
 
   void begin_compensation(std::string reason) {
-    emit(compensation_started{std::move(reason), now_});
+    emit(compensation_started{std::move(reason), now_, std::nullopt});
     continue_compensation();
   }
 
@@ -628,6 +690,8 @@ struct event_applier {
     s.failure_reason = e.reason;
   }
 };
+
+void apply_next(state& s, const step_started& e) { event_applier{s}(e); }
 
 }  // namespace
 
@@ -791,16 +855,16 @@ std::vector<std::string> saga_catalog::types() const {
 // ---- equality ----
 
 bool operator==(const saga_started& a, const saga_started& b) {
-  return std::tie(a.saga_id, a.saga_type, a.correlation_id, a.input, a.steps, a.at) ==
-         std::tie(b.saga_id, b.saga_type, b.correlation_id, b.input, b.steps, b.at);
+  return std::tie(a.saga_id, a.saga_type, a.correlation_id, a.input, a.steps, a.at, a.next) ==
+         std::tie(b.saga_id, b.saga_type, b.correlation_id, b.input, b.steps, b.at, b.next);
 }
 bool operator==(const step_started& a, const step_started& b) {
   return std::tie(a.step, a.phase_, a.attempt, a.target_count, a.targets, a.at, a.deadline_at) ==
          std::tie(b.step, b.phase_, b.attempt, b.target_count, b.targets, b.at, b.deadline_at);
 }
 bool operator==(const step_succeeded& a, const step_succeeded& b) {
-  return std::tie(a.step, a.phase_, a.attempt, a.target, a.step_done, a.at) ==
-         std::tie(b.step, b.phase_, b.attempt, b.target, b.step_done, b.at);
+  return std::tie(a.step, a.phase_, a.attempt, a.target, a.step_done, a.at, a.next) ==
+         std::tie(b.step, b.phase_, b.attempt, b.target, b.step_done, b.at, b.next);
 }
 bool operator==(const step_failed& a, const step_failed& b) {
   return std::tie(a.step, a.phase_, a.attempt, a.target, a.reason, a.retryable, a.will_retry,
@@ -808,11 +872,11 @@ bool operator==(const step_failed& a, const step_failed& b) {
                                                 b.retryable, b.will_retry, b.retry_at, b.at);
 }
 bool operator==(const compensation_started& a, const compensation_started& b) {
-  return a.reason == b.reason && a.at == b.at;
+  return a.reason == b.reason && a.at == b.at && a.next == b.next;
 }
 bool operator==(const step_compensated& a, const step_compensated& b) {
-  return std::tie(a.step, a.phase_, a.attempt, a.target, a.step_done, a.at) ==
-         std::tie(b.step, b.phase_, b.attempt, b.target, b.step_done, b.at);
+  return std::tie(a.step, a.phase_, a.attempt, a.target, a.step_done, a.at, a.next) ==
+         std::tie(b.step, b.phase_, b.attempt, b.target, b.step_done, b.at, b.next);
 }
 bool operator==(const saga_completed& a, const saga_completed& b) { return a.at == b.at; }
 bool operator==(const saga_compensated& a, const saga_compensated& b) {
@@ -846,6 +910,13 @@ bool is_active(status s) noexcept { return s == status::running || s == status::
 
 state evolve(state s, const event& e) {
   std::visit(event_applier{s}, e);
+  std::visit(
+      [&s](const auto& ev) {
+        if constexpr (carries_next<std::decay_t<decltype(ev)>>) {
+          if (ev.next) apply_next(s, *ev.next);
+        }
+      },
+      e);
   ++s.version;
   s.updated_at = std::visit([](const auto& ev) { return ev.at; }, e);
   return s;

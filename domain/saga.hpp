@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -168,17 +169,12 @@ enum class step_status {
 };
 [[nodiscard]] std::string_view to_string(step_status s) noexcept;  ///< "SUCCEEDED", …
 
-/// SagaStarted. `steps` are the definition's step names, kept for views.
-struct saga_started {
-  std::string saga_id;
-  std::string saga_type;
-  std::string correlation_id;
-  saga_input input;
-  std::vector<std::string> steps;
-  timestamp at = 0;
-};
 /// SagaStepStarted: one attempt of a step phase sent `targets` (indexes into its
 /// `target_count` commands). `deadline_at` is durable so a restart can re-arm the timer.
+/// decide folds it into the event before it when that is SagaStarted, SagaStepSucceeded,
+/// SagaStepCompensated or SagaCompensationStarted (their `next`): one journal event instead of
+/// two. evolve applies `next` right after the event that carries it; a standalone
+/// SagaStepStarted (retries, and every journal written before folding) replays as before.
 struct step_started {
   int step = 0;
   phase phase_ = phase::forward;
@@ -187,6 +183,16 @@ struct step_started {
   std::vector<int> targets;
   timestamp at = 0;
   timestamp deadline_at = 0;
+};
+/// SagaStarted. `steps` are the definition's step names, kept for views.
+struct saga_started {
+  std::string saga_id;
+  std::string saga_type;
+  std::string correlation_id;
+  saga_input input;
+  std::vector<std::string> steps;
+  timestamp at = 0;
+  std::optional<step_started> next;  ///< the first step's first attempt (see step_started)
 };
 /// SagaStepSucceeded: forward target `target` succeeded; `step_done` when that finished the
 /// step (target -1: a step with nothing to send).
@@ -197,6 +203,7 @@ struct step_succeeded {
   int target = 0;
   bool step_done = false;
   timestamp at = 0;
+  std::optional<step_started> next;  ///< the attempt this event starts (see step_started)
 };
 /// SagaStepFailed. With target >= 0: that target failed (retryable = transient). With
 /// target == -1: the verdict on the whole attempt; `will_retry` with the durable `retry_at`,
@@ -216,6 +223,7 @@ struct step_failed {
 struct compensation_started {
   std::string reason;
   timestamp at = 0;
+  std::optional<step_started> next;  ///< the attempt this event starts (see step_started)
 };
 /// SagaStepCompensated: a compensation (or on_compensated) target succeeded; `step_done` as
 /// for step_succeeded.
@@ -226,6 +234,7 @@ struct step_compensated {
   int target = 0;
   bool step_done = false;
   timestamp at = 0;
+  std::optional<step_started> next;  ///< the attempt this event starts (see step_started)
 };
 struct saga_completed {
   timestamp at = 0;
@@ -368,6 +377,12 @@ struct send_commands {
   int attempt = 1;
   std::vector<targeted_command> commands;
   timestamp deadline_at = 0;
+  /// The commands may go out at once, before the transition's events are committed
+  /// (pipelining). decide only allows it for the first attempt of a forward step that follows
+  /// a succeeded one: if those events are lost, the journal shows the previous step unfinished
+  /// and this one not begun, and a compensation then undoes this "in-doubt" step as well (see
+  /// decide), so whatever the early commands did is covered either way.
+  bool before_commit = false;
 };
 enum class timer_kind { deadline, retry };
 /// Deliver deadline_reached or retry_due (quoting step, phase, attempt) at `at`.
@@ -394,6 +409,12 @@ struct transition {
 /// invalid_argument); stale inputs (another step, phase or attempt, an answered target, a
 /// timer of a finished attempt) give an empty transition. `random01` in [0,1) jitters
 /// retry delays.
+///
+/// Compensation undoes, besides every step whose forward commands may have acted, the
+/// "in-doubt" step: the pending step right after an unfinished one (running, aborted or given
+/// up without a refusal). Its commands may have been sent early (send_commands::before_commit)
+/// by a transition whose events never reached the journal; undoing it is safe either way, since
+/// compensations answer "nothing to undo" for work that never happened.
 [[nodiscard]] result<transition> decide(const saga_definition& def, const state& s, const input& in,
                                         timestamp now, double random01);
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -184,27 +185,41 @@ struct type_names {
 
 std::string phase_name(sg::phase p) { return std::string(sg::to_string(p)); }
 
+json started_to_json(const sg::step_started& e) {
+  return {{"step", e.step},
+          {"phase", phase_name(e.phase_)},
+          {"attempt", e.attempt},
+          {"targetCount", e.target_count},
+          {"targets", e.targets},
+          {"at", e.at},
+          {"deadlineAt", e.deadline_at}};
+}
+
+/// Adds a folded step start as "next".
+json with_next(json j, const std::optional<sg::step_started>& next) {
+  if (next) j["next"] = started_to_json(*next);
+  return j;
+}
+
 struct event_to_json {
   json operator()(const sg::saga_started& e) const {
-    return {{"sagaId", e.saga_id},
-            {"sagaType", e.saga_type},
-            {"correlationId", e.correlation_id},
-            {"input", input_to_json(e.input)},
-            {"steps", e.steps},
-            {"at", e.at}};
+    return with_next({{"sagaId", e.saga_id},
+                      {"sagaType", e.saga_type},
+                      {"correlationId", e.correlation_id},
+                      {"input", input_to_json(e.input)},
+                      {"steps", e.steps},
+                      {"at", e.at}},
+                     e.next);
   }
-  json operator()(const sg::step_started& e) const {
-    return {{"step", e.step},
-            {"phase", phase_name(e.phase_)},
-            {"attempt", e.attempt},
-            {"targetCount", e.target_count},
-            {"targets", e.targets},
-            {"at", e.at},
-            {"deadlineAt", e.deadline_at}};
-  }
+  json operator()(const sg::step_started& e) const { return started_to_json(e); }
   json operator()(const sg::step_succeeded& e) const {
-    return {{"step", e.step},     {"phase", phase_name(e.phase_)}, {"attempt", e.attempt},
-            {"target", e.target}, {"stepDone", e.step_done},       {"at", e.at}};
+    return with_next({{"step", e.step},
+                      {"phase", phase_name(e.phase_)},
+                      {"attempt", e.attempt},
+                      {"target", e.target},
+                      {"stepDone", e.step_done},
+                      {"at", e.at}},
+                     e.next);
   }
   json operator()(const sg::step_failed& e) const {
     return {{"step", e.step},
@@ -218,11 +233,16 @@ struct event_to_json {
             {"at", e.at}};
   }
   json operator()(const sg::compensation_started& e) const {
-    return {{"reason", e.reason}, {"at", e.at}};
+    return with_next({{"reason", e.reason}, {"at", e.at}}, e.next);
   }
   json operator()(const sg::step_compensated& e) const {
-    return {{"step", e.step},     {"phase", phase_name(e.phase_)}, {"attempt", e.attempt},
-            {"target", e.target}, {"stepDone", e.step_done},       {"at", e.at}};
+    return with_next({{"step", e.step},
+                      {"phase", phase_name(e.phase_)},
+                      {"attempt", e.attempt},
+                      {"target", e.target},
+                      {"stepDone", e.step_done},
+                      {"at", e.at}},
+                     e.next);
   }
   json operator()(const sg::saga_completed& e) const { return {{"at", e.at}}; }
   json operator()(const sg::saga_compensated& e) const {
@@ -247,7 +267,33 @@ Event target_event(const json& j) {
   return e;
 }
 
-sg::event decode_payload(const std::string& type, const json& j) {
+sg::step_started started_from_json(const json& j, const std::string& prefix) {
+  sg::step_started e;
+  e.step = get_small(j, "step", prefix, 0);
+  e.phase_ = get_enum(j, "phase", prefix, all_phases);
+  e.attempt = get_small(j, "attempt", prefix, 1);
+  e.target_count = get_small(j, "targetCount", prefix, 0);
+  const auto& targets = jf::get_array(j, "targets", prefix);
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    e.targets.push_back(static_cast<int>(
+        int_value(targets[i], indexed(prefix, "targets", i), 0, e.target_count - 1)));
+  e.at = get_int(j, "at", prefix);
+  e.deadline_at = get_int(j, "deadlineAt", prefix);
+  return e;
+}
+
+/// A folded step start: only in schema 2, where it is optional.
+std::optional<sg::step_started> next_from_json(const json& j, int schema_version) {
+  const auto it = j.find("next");
+  if (it == j.end()) return std::nullopt;
+  if (schema_version < saga_next_schema_version)
+    throw jf::field_error(
+        "next", "field 'next' needs schema_version " + std::to_string(saga_next_schema_version));
+  if (!it->is_object()) throw jf::field_error("next", "field 'next' must be an object");
+  return started_from_json(*it, "next.");
+}
+
+sg::event decode_payload(const std::string& type, const json& j, int schema_version) {
   if (type == "SagaStarted") {
     sg::saga_started e;
     e.saga_id = jf::get_string(j, "sagaId");
@@ -256,27 +302,16 @@ sg::event decode_payload(const std::string& type, const json& j) {
     e.input = input_from_json(j, "input");
     e.steps = get_strings(j, "steps", no_prefix);
     e.at = get_int(j, "at", no_prefix);
+    e.next = next_from_json(j, schema_version);
     return e;
   }
-  if (type == "SagaStepStarted") {
-    sg::step_started e;
-    e.step = get_small(j, "step", no_prefix, 0);
-    e.phase_ = get_enum(j, "phase", no_prefix, all_phases);
-    e.attempt = get_small(j, "attempt", no_prefix, 1);
-    e.target_count = get_small(j, "targetCount", no_prefix, 0);
-    const auto& targets = jf::get_array(j, "targets");
-    for (std::size_t i = 0; i < targets.size(); ++i)
-      e.targets.push_back(static_cast<int>(
-          int_value(targets[i], indexed(no_prefix, "targets", i), 0, e.target_count - 1)));
-    e.at = get_int(j, "at", no_prefix);
-    e.deadline_at = get_int(j, "deadlineAt", no_prefix);
-    return e;
-  }
+  if (type == "SagaStepStarted") return started_from_json(j, no_prefix);
   if (type == "SagaStepSucceeded") {
     auto e = target_event<sg::step_succeeded>(j);
     if (e.phase_ != sg::phase::forward)
       throw jf::field_error("phase", "SagaStepSucceeded must have phase 'forward'");
     e.step_done = jf::get_bool(j, "stepDone");
+    e.next = next_from_json(j, schema_version);
     return e;
   }
   if (type == "SagaStepFailed") {
@@ -288,13 +323,15 @@ sg::event decode_payload(const std::string& type, const json& j) {
     return e;
   }
   if (type == "SagaCompensationStarted") {
-    return sg::compensation_started{jf::get_string(j, "reason"), get_int(j, "at", no_prefix)};
+    return sg::compensation_started{jf::get_string(j, "reason"), get_int(j, "at", no_prefix),
+                                    next_from_json(j, schema_version)};
   }
   if (type == "SagaStepCompensated") {
     auto e = target_event<sg::step_compensated>(j);
     if (e.phase_ == sg::phase::forward)
       throw jf::field_error("phase", "SagaStepCompensated cannot have phase 'forward'");
     e.step_done = jf::get_bool(j, "stepDone");
+    e.next = next_from_json(j, schema_version);
     return e;
   }
   if (type == "SagaCompleted") return sg::saga_completed{get_int(j, "at", no_prefix)};
@@ -351,14 +388,15 @@ std::string_view event_type(const sagas::event& e) noexcept { return std::visit(
 
 encoded_event encode(const sagas::event& e) {
   json j = std::visit(event_to_json{}, e);
-  j["schema_version"] = saga_schema_version;
-  return encoded_event{std::string(event_type(e)), saga_schema_version, dump(j)};
+  const int version = j.contains("next") ? saga_next_schema_version : saga_schema_version;
+  j["schema_version"] = version;
+  return encoded_event{std::string(event_type(e)), version, dump(j)};
 }
 
 decoded<sagas::event> decode_saga_event(const encoded_event& e) {
   return guarded<sagas::event>([&] {
-    const json j = jf::parse_payload(e, saga_schema_version);
-    return decode_payload(e.type, j);
+    const json j = jf::parse_payload(e, saga_next_schema_version);
+    return decode_payload(e.type, j, e.schema_version);
   });
 }
 

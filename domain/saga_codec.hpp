@@ -11,8 +11,11 @@
 
 namespace saga::domain {
 
-/// Schema version written by this codec for every saga event and snapshot.
+/// Schema version written by this codec for snapshots and for saga events, except those that
+/// carry a folded step start ("next"), which are written as saga_next_schema_version so that a
+/// reader which does not know the field refuses them instead of skipping the step start.
 inline constexpr int saga_schema_version = 1;
+inline constexpr int saga_next_schema_version = 2;
 
 /// The journal type name of a saga event: "SagaStarted", "SagaStepStarted", …
 [[nodiscard]] std::string_view event_type(const sagas::event& e) noexcept;

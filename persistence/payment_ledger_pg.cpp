@@ -348,8 +348,14 @@ class pg_ledger final : public payment_ledger {
         std::string app = "saga-ledger";
         if (!schema_.empty()) app += "/" + schema_;
         app.resize(std::min<std::size_t>(app.size(), 63));  // NAMEDATALEN - 1
+        // Every hot statement here finds rows by key (or by order): a sequential scan is never
+        // the plan we want. A table that is young or grew since it was last analyzed looks tiny
+        // to the planner, which then caches a generic plan that scans it whole for each batch's
+        // key lookup (the ledger cost grew with its size: O(n) per batch). Audits that read the
+        // whole table still get a scan where no index serves them.
         std::string setup =
-            "SET synchronous_commit TO on; SET application_name TO " + tx.quote(app);
+            "SET synchronous_commit TO on; SET enable_seqscan TO off; SET application_name TO " +
+            tx.quote(app);
         if (!schema_.empty()) setup += "; SET search_path TO " + tx.quote_name(schema_);
         // Fail here, clearly, if migration 0003 has not been applied.
         setup += "; SELECT 'payment_ledger'::regclass";

@@ -1,13 +1,16 @@
 // saga-node: the server process. Applies the journal migrations, starts the actor runtime
 // (regions, saga actors, journal writer and readers, payment gateway) and the read side
-// (projections, queries), resumes unfinished sagas, optionally seeds a demo catalog and places
-// a load of orders (the programmatic entry used by fault tests), then runs until SIGTERM/SIGINT:
-// it stops placing orders, lets in-flight appends finish and exits 0. Settings come from
+// (projections, queries), resumes unfinished sagas, optionally seeds a demo catalog, starts the
+// HTTP front (unless http.port is 0) and places a load of orders (the programmatic entry used by
+// fault tests), then runs until SIGTERM/SIGINT: it stops accepting requests and placing orders,
+// lets in-flight appends finish and exits 0. Settings come from
 // saga_config (defaults < TOML file < environment < flags); bad settings exit 2, an unusable
 // database exits 1.
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <exception>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -20,6 +23,9 @@
 #include "actors/runtime.hpp"
 #include "config/logging.hpp"
 #include "config/node_config.hpp"
+#include "http/auth/user_service.hpp"
+#include "http/metrics.hpp"
+#include "http/server.hpp"
 #include "persistence/migrations.hpp"
 #include "persistence/payment_gateway.hpp"
 #include "persistence/pg_event_store.hpp"
@@ -30,6 +36,7 @@ namespace sa = saga::actors;
 namespace sc = saga::config;
 namespace sd = saga::domain;
 namespace sp = saga::persistence;
+namespace sh = saga::http;
 using std::chrono::milliseconds;
 
 int fail(const std::string& message, int status) {
@@ -132,6 +139,46 @@ sa::runtime_options runtime_options_of(const sc::node_config& s) {
 
 }  // namespace
 
+/// Creates the user service (and the bootstrap admin), the metrics registry and the HTTP
+/// server, and starts serving. 0 on success, else the exit status (the reason is logged).
+int start_http(const sc::node_config& s, sa::runtime& rt, sa::read_side& reads,
+               std::unique_ptr<sh::auth::user_service>& users,
+               std::unique_ptr<sh::metrics_registry>& metrics, std::unique_ptr<sh::server>& http) {
+  users = std::make_unique<sh::auth::user_service>(s.database_url);
+  if (!s.auth.admin_email.empty()) {
+    auto admin = users->ensure_admin(s.auth.admin_email, s.auth.admin_password);
+    if (!admin) {
+      sc::log(sc::log_level::error, "admin " + s.auth.admin_email + ": " + admin.error().message);
+      return 1;
+    }
+    std::cout << "saga-node: admin " << admin->email << " ready" << std::endl;
+  }
+  metrics = std::make_unique<sh::metrics_registry>();
+  sh::server_options o;
+  o.host = s.http.host;
+  o.port = s.http.port;
+  o.threads = s.http.threads;
+  o.max_body_bytes = s.http.max_body_bytes;
+  o.request_timeout = std::chrono::milliseconds(s.http.request_timeout_ms);
+  o.node_id = s.node_id;
+  o.jwt.secret = s.auth.jwt_secret;
+  o.jwt.issuer = s.auth.jwt_issuer;
+  o.jwt.audience = s.auth.jwt_audience;
+  o.jwt.ttl = std::chrono::seconds(s.auth.token_ttl_s);
+  o.login_per_minute = s.rate_limit.login_per_minute;
+  o.orders_per_second = s.rate_limit.orders_per_second;
+  o.orders_burst = s.rate_limit.orders_burst;
+  try {
+    http = std::make_unique<sh::server>(o, rt, reads, *users, *metrics);
+    http->start();
+  } catch (const std::exception& e) {
+    sc::log(sc::log_level::error, e.what());  // names host:port
+    return 1;
+  }
+  std::cout << "saga-node: http listening on " << s.http.host << ':' << http->port() << std::endl;
+  return 0;
+}
+
 int main(int argc, char** argv) {
   auto loaded = sc::load(argc, argv, sc::process_environment());
   if (!loaded.config) {
@@ -139,6 +186,12 @@ int main(int argc, char** argv) {
     return loaded.exit_status;
   }
   const sc::node_config& s = *loaded.config;
+  if (s.http.port != 0 && !s.projections) {
+    std::cerr << "saga-node: projections: the HTTP front reads the projections; --no-projections "
+                 "needs http.port = 0"
+              << std::endl;
+    return 2;
+  }
   // Nothing is logged before the migrations ran: a failing start-up says one thing only.
   sc::setup_logging(s.log, s.node_id);
 
@@ -165,7 +218,7 @@ int main(int argc, char** argv) {
   int status = 0;
   {
     sa::runtime rt(options, [store] { return std::make_unique<sp::pg_event_store>(store); });
-    std::unique_ptr<sa::read_side> reads;
+    std::unique_ptr<sa::read_side> reads;  // always there when HTTP is on (checked above)
     if (s.projections) {
       sa::read_side_options ro;
       ro.database_url = s.database_url;
@@ -179,6 +232,13 @@ int main(int argc, char** argv) {
     for (const auto& line : recovered.errors) sc::log(sc::log_level::warn, "recovery: " + line);
     if (s.demo_catalog && !seed_catalog(rt)) status = 1;
 
+    // The HTTP front last: it answers from everything above. Declared after them, it stops
+    // first, so no request reaches a runtime that is going away.
+    std::unique_ptr<sh::auth::user_service> users;
+    std::unique_ptr<sh::metrics_registry> metrics;
+    std::unique_ptr<sh::server> http;
+    if (status == 0 && s.http.port != 0) status = start_http(s, rt, *reads, users, metrics, http);
+
     std::atomic<bool> stopping{false};
     std::thread load;
     if (s.load > 0 && status == 0) {
@@ -187,14 +247,19 @@ int main(int argc, char** argv) {
         std::cout << "saga-node: load placed " << placed << " orders" << std::endl;
       });
     }
-    std::cout << "saga-node: ready (node " << s.node_id << "); stop with SIGTERM or Ctrl-C"
-              << std::endl;
     int received = 0;
-    if (status == 0) sigwait(&stop_signals, &received);
+    if (status == 0) {
+      std::cout << "saga-node: ready (node " << s.node_id << "); stop with SIGTERM or Ctrl-C"
+                << std::endl;
+      sigwait(&stop_signals, &received);
+    }
     stopping = true;
+    if (http) http->stop();
     if (load.joinable()) load.join();
-    std::cout << "saga-node: " << (received == SIGTERM ? "SIGTERM" : "stop")
-              << " received, draining" << std::endl;
+    if (status == 0) {
+      std::cout << "saga-node: " << (received == SIGTERM ? "SIGTERM" : "stop")
+                << " received, draining" << std::endl;
+    }
     // The read side first (its actors run on the runtime's system), then the runtime: regions
     // stop, the journal writer writes what is queued and answers it.
   }

@@ -164,7 +164,8 @@ BOOST_AUTO_TEST_CASE(views_follow_committed_commands_and_the_status_shows_no_lag
                            "corr-o1",
                            {},
                            {"reserve_inventory", "process_payment", "confirm_order"},
-                           t0};
+                           t0,
+                           std::nullopt};
   started.input.order_id = "o1";
   append(*store, "saga", "saga-saga-o1", 0,
          {dom::encode(sg::event{started}),

@@ -3,8 +3,11 @@
 // fails until an operator retries it, cancellation after completion, crashes mid-saga, durable
 // timers across a runtime restart, self-passivation and the runtime's order/saga operations.
 #include <algorithm>
+#include <atomic>
 #include <future>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -64,6 +67,93 @@ placed_order place(runtime& rt, order_request request) {
   return placed;
 }
 
+using saga::expected;
+using saga::unexpected;
+
+/// Makes one saga's transitions get lost: while `blocked`, an append to `stream` that carries
+/// `event_type` fails (retryable, nothing written), the way a node dying between sending a
+/// step's commands and committing the step's start looks to the journal.
+struct saga_append_blocker {
+  std::string stream;
+  std::string event_type;
+  std::atomic<bool> blocked{true};
+  std::atomic<int> refused{0};
+};
+
+class blocking_handle final : public sp::event_store {
+ public:
+  blocking_handle(std::unique_ptr<sp::event_store> inner,
+                  std::shared_ptr<saga_append_blocker> blocker)
+      : inner_(std::move(inner)), blocker_(std::move(blocker)) {}
+
+  std::vector<sp::append_result> append_batch(
+      const std::vector<sp::append_request>& requests) override {
+    std::vector<sp::append_request> pass;
+    std::vector<bool> refused(requests.size(), false);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      refused[i] = blocks(requests[i]);
+      if (!refused[i]) pass.push_back(requests[i]);
+    }
+    auto written = inner_->append_batch(pass);
+    std::vector<sp::append_result> out;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      if (refused[i]) {
+        ++blocker_->refused;
+        out.emplace_back(unexpected{
+            sp::store_error{sp::store_errc::retryable, "lost transition (injected)", -1}});
+      } else {
+        out.push_back(std::move(written[k++]));
+      }
+    }
+    return out;
+  }
+  expected<std::vector<sp::recorded_event>, sp::store_error> read_stream(
+      const std::string& s, std::int64_t from, std::size_t limit) override {
+    return inner_->read_stream(s, from, limit);
+  }
+  expected<std::vector<sp::recorded_event>, sp::store_error> read_all(std::int64_t after,
+                                                                      std::size_t limit) override {
+    return inner_->read_all(after, limit);
+  }
+  expected<bool, sp::store_error> save_snapshot(const sp::snapshot& s) override {
+    return inner_->save_snapshot(s);
+  }
+  expected<std::optional<sp::snapshot>, sp::store_error> load_snapshot(
+      const std::string& s) override {
+    return inner_->load_snapshot(s);
+  }
+
+ private:
+  bool blocks(const sp::append_request& r) const {
+    if (!blocker_->blocked || r.stream_id != blocker_->stream) return false;
+    return std::any_of(r.events.begin(), r.events.end(), [&](const sp::new_event& e) {
+      return e.event_type == blocker_->event_type;
+    });
+  }
+
+  std::unique_ptr<sp::event_store> inner_;
+  std::shared_ptr<saga_append_blocker> blocker_;
+};
+
+/// A runtime on the setup's journal whose appends go through `blocker`.
+std::unique_ptr<runtime> start_blocked(const saga_setup& setup,
+                                       std::shared_ptr<saga_append_blocker> blocker) {
+  auto inner = setup.journal.factory();
+  return std::make_unique<runtime>(setup.runtime_settings(),
+                                   [inner, blocker]() -> std::unique_ptr<sp::event_store> {
+                                     return std::make_unique<blocking_handle>(inner(), blocker);
+                                   });
+}
+
+/// Creates order `order_id` (saga id "saga-" + order_id) without starting its saga.
+void create_order(runtime& rt, const std::string& order_id, std::int64_t quantity) {
+  ord::create create{order_id,    "customer-1",        {{"p1", "Widget p1", quantity, 1500}},
+                     "1 Main St", "corr-" + order_id,  "saga-" + order_id,
+                     rt.now(),    "create-" + order_id};
+  auto created = rt.send(order_id, create);
+  BOOST_REQUIRE_MESSAGE(created.ok(), created.message);
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(saga_actors)
@@ -375,6 +465,81 @@ BOOST_AUTO_TEST_CASE(crashes_mid_saga_still_finish_it_and_charge_once) {
   auto repeated = rt->start_saga_for_order("o-crash");
   BOOST_TEST(repeated.kind == reply_kind::replayed);
   BOOST_TEST(rt->start_saga_for_order("nope").rejection == dom::rejection_code::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(a_step_sent_before_its_start_was_committed_is_charged_once) {
+  // Pipelining: the payment step goes out together with the append that records the
+  // reservation's success and the payment step's start. That append is lost (once): the charge
+  // has happened, the saga's journal still shows the reservation running. The saga re-reads its
+  // journal, re-sends the reservation (answered from the inventory's journal), starts the
+  // payment step again with the same key and completes, charging once.
+  saga_setup setup;
+  auto blocker = std::make_shared<saga_append_blocker>();
+  blocker->stream = "saga-saga-o-pipe";
+  blocker->event_type = "SagaStepSucceeded";
+  auto rt = start_blocked(setup, blocker);
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  create_order(*rt, "o-pipe", 2);
+  // Let exactly one transition through the block: the first success gets lost, the next ones
+  // (after the re-send) are written.
+  std::thread unblock([&] {
+    eventually([&] { return blocker->refused.load() >= 1; }, 5000ms);
+    blocker->blocked = false;
+  });
+  auto started = rt->start_saga_for_order("o-pipe");
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
+  auto done = waiter.wait("saga-o-pipe", sg::status::completed);
+  unblock.join();
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(blocker->refused.load() >= 1);
+  // The charge went out while the lost append was in flight: before the payment step's start
+  // was ever committed.
+  BOOST_TEST(setup.control->charge_calls.load() == 1);
+  BOOST_TEST(count_ledger(*setup.ledger, "o-pipe").approved_charges == 1);
+  std::size_t processed = 0;
+  for (const auto& rec : setup.journal.events("payment-" + sg::payment_id_for("o-pipe")))
+    processed += rec.event_type == "PaymentProcessed" ? 1 : 0;
+  BOOST_TEST(processed == 1u);
+  BOOST_TEST(rt->inventory_state("p1").state.reserved == 2);
+  BOOST_TEST(rt->order_state("o-pipe").state.status_ == ord::status::confirmed);
+}
+
+BOOST_AUTO_TEST_CASE(a_step_in_doubt_after_a_crash_is_compensated_too) {
+  // The node dies after the payment step went out early but before its start was committed:
+  // the journal shows the reservation running and the payment step never begun, while the
+  // customer was charged. A compensation must refund that charge (the in-doubt step), release
+  // the stock and cancel the order.
+  saga_setup setup;
+  auto blocker = std::make_shared<saga_append_blocker>();
+  blocker->stream = "saga-saga-o-doubt";
+  blocker->event_type = "SagaStepSucceeded";
+  {
+    auto rt = start_blocked(setup, blocker);
+    register_stock(*rt, "p1", 10);
+    create_order(*rt, "o-doubt", 3);
+    auto started = rt->start_saga_for_order("o-doubt");
+    BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
+    BOOST_REQUIRE(
+        eventually([&] { return count_ledger(*setup.ledger, "o-doubt").approved_charges == 1; }));
+  }  // the node stops with the saga's success still unwritten
+  for (const auto& e : saga_events(setup.journal, "saga-o-doubt"))
+    BOOST_TEST(!std::holds_alternative<sg::step_succeeded>(e));
+  blocker->blocked = false;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  auto compensated = rt->compensate_saga("saga-o-doubt", "operator stop");
+  BOOST_REQUIRE_MESSAGE(compensated.ok(), compensated.message);
+  auto done = waiter.wait("saga-o-doubt", sg::status::compensated);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(done->steps[1].status_ == sg::step_status::compensated);
+  BOOST_TEST(done->steps[0].status_ == sg::step_status::compensated);
+  const auto ledger = count_ledger(*setup.ledger, "o-doubt");
+  BOOST_TEST(ledger.approved_charges == 1);
+  BOOST_TEST(ledger.refunds == 1);
+  BOOST_TEST(rt->inventory_state("p1").state.available == 10);
+  BOOST_TEST(rt->inventory_state("p1").state.reserved == 0);
+  BOOST_TEST(rt->order_state("o-doubt").state.status_ == ord::status::cancelled);
 }
 
 BOOST_AUTO_TEST_CASE(a_saga_waiting_for_a_retry_resumes_in_a_new_runtime) {

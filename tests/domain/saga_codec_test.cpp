@@ -38,16 +38,19 @@ std::vector<sg::event> one_of_each() {
                        "corr-1",
                        sample_input(),
                        {"reserve_inventory", "process_payment", "confirm_order"},
-                       1000},
+                       1000,
+                       std::nullopt},
       sg::step_started{0, sg::phase::forward, 1, 2, {0, 1}, 1000, 6000},
       sg::step_started{3, sg::phase::on_compensated, 2, 1, {}, 1500, 1500},
-      sg::step_succeeded{0, sg::phase::forward, 1, 1, false, 1100},
-      sg::step_succeeded{1, sg::phase::forward, 1, -1, true, 1101},
+      sg::step_succeeded{0, sg::phase::forward, 1, 1, false, 1100, std::nullopt},
+      sg::step_succeeded{1, sg::phase::forward, 1, -1, true, 1101,
+                         sg::step_started{2, sg::phase::forward, 1, 1, {0}, 1101, 6101}},
       sg::step_failed{1, sg::phase::forward, 2, 0, "declined \"hard\"", false, false, 0, 1200},
       sg::step_failed{1, sg::phase::compensation, 3, -1, "timed out", true, true, 9000, 1300},
-      sg::compensation_started{"process_payment: declined", 1201},
-      sg::step_compensated{0, sg::phase::compensation, 1, 1, true, 1400},
-      sg::step_compensated{3, sg::phase::on_compensated, 1, 0, false, 1401},
+      sg::compensation_started{"process_payment: declined", 1201, std::nullopt},
+      sg::step_compensated{0, sg::phase::compensation, 1, 1, true, 1400,
+                           sg::step_started{3, sg::phase::on_compensated, 1, 1, {0}, 1400, 6400}},
+      sg::step_compensated{3, sg::phase::on_compensated, 1, 0, false, 1401, std::nullopt},
       sg::saga_completed{1500},
       sg::saga_compensated{"process_payment: declined", 1600},
       sg::saga_failed{0, sg::phase::compensation, "compensating reserve_inventory: x", 1700},
@@ -78,12 +81,48 @@ BOOST_AUTO_TEST_SUITE(saga_codec)
 BOOST_AUTO_TEST_CASE(every_event_round_trips) {
   for (const auto& e : one_of_each()) {
     const auto enc = encode(e);
-    BOOST_TEST(enc.schema_version == 1);
+    // Events carrying a folded step start are schema 2, the rest stay 1.
+    const bool folded = json::parse(enc.payload).contains("next");
+    BOOST_TEST(enc.schema_version == (folded ? 2 : 1));
     const auto dec = decode_saga_event(enc);
     BOOST_REQUIRE_MESSAGE(dec.has_value(), enc.type << ": " << (dec ? "" : dec.error().message));
     BOOST_TEST_INFO(enc.type);
     BOOST_TEST((dec.value() == e));
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_folded_step_start_is_written_as_next_and_needs_schema_2) {
+  const sg::event e =
+      sg::step_succeeded{0,
+                         sg::phase::forward,
+                         1,
+                         0,
+                         true,
+                         1100,
+                         sg::step_started{1, sg::phase::forward, 1, 1, {0}, 1100, 6100}};
+  const auto enc = encode(e);
+  BOOST_TEST(enc.type == "SagaStepSucceeded");
+  BOOST_TEST(enc.schema_version == 2);
+  const auto j = json::parse(enc.payload);
+  BOOST_TEST(j.at("schema_version") == 2);
+  BOOST_TEST(j.at("next").at("step") == 1);
+  BOOST_TEST(j.at("next").at("deadlineAt") == 6100);
+  BOOST_TEST(j.at("next").at("targets") == json::array({0}));
+  // Without "next" nothing changes: schema 1, as every journal written before folding.
+  BOOST_TEST(!payload_of(sg::step_succeeded{0, sg::phase::forward, 1, 0, true, 1100, std::nullopt})
+                  .contains("next"));
+  // "next" in a schema 1 payload is refused rather than misread.
+  auto v1 = enc;
+  v1.schema_version = 1;
+  auto p = json::parse(v1.payload);
+  p["schema_version"] = 1;
+  v1.payload = p.dump();
+  expect_error(v1, "next");
+  // A broken "next" names its field.
+  expect_error(with(e, [](json& x) { x["next"]["deadlineAt"] = "soon"; }), "next.deadlineAt");
+  expect_error(with(e, [](json& x) { x["next"] = 3; }), "next");
+  // Schema 3 is unknown.
+  expect_error(with(e, [](json& x) { x["schema_version"] = 3; }), "schema_version");
 }
 
 BOOST_AUTO_TEST_CASE(type_names_and_camel_case_fields) {
@@ -195,7 +234,9 @@ BOOST_AUTO_TEST_CASE(states_round_trip_through_snapshots_at_every_point_of_a_sag
 
 BOOST_AUTO_TEST_CASE(corrupt_snapshots_are_errors_naming_the_field) {
   sg::state s;
-  s = sg::evolve(s, sg::saga_started{"s-1", "OrderProcessing", "c", sample_input(), {"a", "b"}, 1});
+  s = sg::evolve(
+      s,
+      sg::saga_started{"s-1", "OrderProcessing", "c", sample_input(), {"a", "b"}, 1, std::nullopt});
   s = sg::evolve(s, sg::step_started{0, sg::phase::forward, 1, 2, {0, 1}, 1, 100});
   const auto good = json::parse(encode_state(s));
   auto check = [&](const std::function<void(json&)>& change, const std::string& field) {
@@ -219,7 +260,7 @@ BOOST_AUTO_TEST_CASE(corrupt_snapshots_are_errors_naming_the_field) {
 }
 
 BOOST_AUTO_TEST_CASE(encoding_never_throws_even_on_invalid_text) {
-  const sg::event e = sg::compensation_started{std::string("bad \xff byte", 10), 1};
+  const sg::event e = sg::compensation_started{std::string("bad \xff byte", 10), 1, std::nullopt};
   const auto enc = encode(e);
   const auto dec = decode_saga_event(enc);
   BOOST_REQUIRE(dec.has_value());
