@@ -17,6 +17,10 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/behavior.hpp>
+#include <caf/delegated.hpp>
+#include <caf/message_view.hpp>
+#include <caf/scheduled_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -182,7 +186,7 @@ class logic {
   }
 
   /// Recovers (once) before `then()` runs; while the read is awaited, later messages wait in
-  /// the mailbox. Recovery is lazy: the first message triggers it (the region's ready request,
+  /// the mailbox. Recovery is lazy: the first message triggers it (the region's ready message,
   /// or a command) so that a command flagged `fresh` can skip the read altogether.
   template <class Then>
   static void ensure_recovered(self_ptr self, Then then) {
@@ -209,8 +213,10 @@ class logic {
     auto& st = self->state;
     auto stream = st.stream_id();
     const auto& reader = reader_for(st.context->readers, stream);
-    self->request(reader, st.context->options.recovery_timeout, load_atom::value, std::move(stream),
-                  use_snapshot)
+    // No timeout of its own: CAF 0.17 keeps a request's timeout in its clock until it expires,
+    // answered or not (~100 B per activation for the whole recovery_timeout). The region bounds
+    // the recovery instead: it stops an actor that has not answered its ready message in time.
+    self->request(reader, caf::infinite, load_atom::value, std::move(stream), use_snapshot)
         .await(
             [=](stream_load& load) {
               auto& s = self->state;
@@ -515,14 +521,75 @@ class logic {
   }
 };
 
+/// The message handlers of one actor type, as plain functions of the actor. They are reached
+/// through the actor's default handler, which CAF calls with the actor pointer, so that every
+/// actor of the type shares one behavior instead of holding its own set of handlers that each
+/// capture `self` (≈300 B per actor, and most actors are idle most of their life).
 template <class Traits>
-typename actor_t<Traits>::behavior_type aggregate_behavior(
-    self_t<Traits> self, std::string id, std::shared_ptr<const aggregate_context> context) {
+struct handlers {
   using L = logic<Traits>;
-  auto& st = self->state;
-  st.id = std::move(id);
-  st.context = std::move(context);
-  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
+  using self_ptr = self_t<Traits>;
+
+  static void on_command(self_ptr self, command_request<Traits>& request) {
+    auto promise = self->template make_response_promise<reply_t<Traits>>();
+    if (!self->state.recovered && request.fresh) L::assume_fresh(self);
+    L::ensure_recovered(self, [=, j = typename L::job{std::move(request), promise}]() mutable {
+      L::start(self, std::move(j));
+    });
+  }
+
+  static void on_query(self_ptr self) {
+    auto promise = self->template make_response_promise<state_reply<typename Traits::state>>();
+    auto answer = [=](bool ok, const std::string& why) mutable {
+      state_reply<typename Traits::state> r;
+      r.ok = ok;
+      if (ok) {
+        r.state = self->state.aggregate;
+      } else {
+        r.failure = failure_code::journal_unavailable;
+        r.message = "journal unavailable: " + why;
+      }
+      promise.deliver(std::move(r));
+      if (L::idle(self)) L::hooks::on_idle(self);
+    };
+    L::ensure_recovered(self, [=]() mutable {
+      if ((self->state.stale || self->state.unverified) && !self->state.busy) {
+        L::refresh(self, answer);
+      } else {
+        answer(true, {});
+      }
+    });
+  }
+
+  static void on_ready(self_ptr self) {
+    auto promise = self->template make_response_promise<ready_atom>();
+    L::ensure_recovered(self, [=]() mutable { promise.deliver(ready_atom::value); });
+  }
+
+  /// Dispatches by message type; anything else is dropped as CAF would (with an error reply).
+  static caf::result<caf::message> dispatch(caf::scheduled_actor* base, caf::message_view& view) {
+    auto self = static_cast<self_ptr>(base);
+    auto& xs = view.content();
+    if (xs.template match_elements<command_request<Traits>>()) {
+      on_command(self, xs.template get_mutable_as<command_request<Traits>>(0));
+    } else if (xs.template match_elements<append_outcome>()) {
+      L::on_appended(self, xs.template get_mutable_as<append_outcome>(0));
+    } else if (xs.template match_elements<state_query<Traits>>()) {
+      on_query(self);
+    } else if (xs.template match_elements<ready_atom>()) {
+      on_ready(self);
+    } else if (xs.template match_elements<app_tmo_atom, std::uint64_t>()) {
+      L::on_append_timeout(self, xs.template get_as<std::uint64_t>(1));
+    } else if (xs.template match_elements<resync_atom>()) {
+      L::ensure_recovered(self, [=] { L::hooks::on_resync(self); });
+    } else {
+      return caf::print_and_drop(base, view);
+    }
+    // Answered through a response promise, or not a request (the interface's reacts_to).
+    return caf::delegated<caf::message>{};
+  }
+
+  static void on_exception(self_ptr self, std::exception_ptr& eptr, caf::error& out) {
     std::string what = "unknown exception";
     try {
       std::rethrow_exception(eptr);
@@ -532,49 +599,33 @@ typename actor_t<Traits>::behavior_type aggregate_behavior(
     }
     log().error("{} {} crashed (correlation id '{}'): {}", Traits::stream_type, self->state.id,
                 self->state.flight ? self->state.flight->correlation_id : std::string{}, what);
-    return caf::make_error(caf::sec::runtime_error, what);
+    out = caf::make_error(caf::sec::runtime_error, what);
+  }
+
+  /// The behavior every actor of the type shares: one handler for an atom nobody sends (CAF
+  /// ends an actor whose behavior is empty); all real messages go to `dispatch`.
+  static const caf::behavior& shared() {
+    static const caf::behavior b{[](caf::atom_constant<caf::atom("agg_noop")>) {}};
+    return b;
+  }
+};
+
+template <class Traits>
+typename actor_t<Traits>::behavior_type aggregate_behavior(
+    self_t<Traits> self, std::string id, std::shared_ptr<const aggregate_context> context) {
+  using H = handlers<Traits>;
+  auto& st = self->state;
+  st.id = std::move(id);
+  st.context = std::move(context);
+  // Capture-free: std::function keeps it inline, nothing is allocated per actor.
+  self->set_exception_handler([](caf::scheduled_actor* base, std::exception_ptr& eptr) {
+    caf::error out;
+    H::on_exception(static_cast<self_t<Traits>>(base), eptr, out);
+    return out;
   });
-  return {
-      [=](command_request<Traits>& request) -> caf::result<reply_t<Traits>> {
-        auto promise = self->template make_response_promise<reply_t<Traits>>();
-        if (!self->state.recovered && request.fresh) L::assume_fresh(self);
-        L::ensure_recovered(self, [=, j = typename L::job{std::move(request), promise}]() mutable {
-          L::start(self, std::move(j));
-        });
-        return promise;
-      },
-      [=](state_query<Traits>&) -> caf::result<state_reply<typename Traits::state>> {
-        auto promise = self->template make_response_promise<state_reply<typename Traits::state>>();
-        auto answer = [=](bool ok, const std::string& why) mutable {
-          state_reply<typename Traits::state> r;
-          r.ok = ok;
-          if (ok) {
-            r.state = self->state.aggregate;
-          } else {
-            r.failure = failure_code::journal_unavailable;
-            r.message = "journal unavailable: " + why;
-          }
-          promise.deliver(std::move(r));
-          if (L::idle(self)) L::hooks::on_idle(self);
-        };
-        L::ensure_recovered(self, [=]() mutable {
-          if ((self->state.stale || self->state.unverified) && !self->state.busy) {
-            L::refresh(self, answer);
-          } else {
-            answer(true, {});
-          }
-        });
-        return promise;
-      },
-      [=](ready_atom) -> caf::result<ready_atom> {
-        auto promise = self->template make_response_promise<ready_atom>();
-        L::ensure_recovered(self, [=]() mutable { promise.deliver(ready_atom::value); });
-        return promise;
-      },
-      [=](append_outcome& out) { L::on_appended(self, out); },
-      [=](app_tmo_atom, std::uint64_t seq) { L::on_append_timeout(self, seq); },
-      [=](resync_atom) { L::ensure_recovered(self, [=] { L::hooks::on_resync(self); }); },
-  };
+  self->set_default_handler(&H::dispatch);
+  using behavior_type = typename actor_t<Traits>::behavior_type;
+  return behavior_type{typename behavior_type::unsafe_init{}, H::shared()};
 }
 
 }  // namespace detail

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <list>
 #include <unordered_map>
 #include <utility>
@@ -68,6 +69,11 @@ struct region_state {
   std::unordered_map<caf::actor_id, const std::string*> by_addr;
   std::uint64_t generations = 0;
   region_stats stats;
+  // Actors activated and not yet recovered, by deadline (recovery_timeout is the same for all,
+  // so activation order is deadline order); entries of actors that recovered meanwhile are
+  // dropped from the front as they are met. One timer runs while any entry is left.
+  std::deque<std::pair<clock::time_point, caf::actor_id>> recovering;
+  bool recovery_timer_armed = false;
 
   region_state() = default;
   region_state(const region_state&) = delete;
@@ -146,10 +152,65 @@ class region_logic {
     }
     // Answered only after recovery, so the answer (see on_ready) is the "recovered" signal.
     // A plain message, not a request: CAF 0.17 keeps a request's timeout in its clock until it
-    // expires, answered or not, which costs ~150 bytes per activation for the whole timeout.
-    // A recovery cannot hang without it: the actor's own journal read has recovery_timeout, and
-    // a failed read stops the actor (the down handler restarts it).
+    // expires, answered or not, which costs ~100 bytes per activation for the whole timeout.
+    // The region bounds the recovery itself (check_recoveries); a failed read stops the actor
+    // (the down handler restarts it).
     self->send(e.child, ready_atom::value);
+    e.last_active = clock::now();
+    st.recovering.emplace_back(e.last_active + st.options.recovery_timeout, e.child.id());
+    if (!st.recovery_timer_armed) {
+      st.recovery_timer_armed = true;
+      self->delayed_send(self, st.options.recovery_timeout, recovery_check_atom::value);
+    }
+  }
+
+  /// The entity whose current child is `child` and has not recovered yet, if any.
+  static entity* still_recovering(self_ptr self, caf::actor_id child) {
+    auto& st = self->state;
+    auto addr = st.by_addr.find(child);
+    if (addr == st.by_addr.end()) return nullptr;
+    auto found = st.entities.find(*addr->second);
+    if (found == st.entities.end()) return nullptr;
+    auto& e = found->second;
+    if (!e.child || e.child.id() != child || e.ready) return nullptr;
+    return &e;
+  }
+
+  /// Drops the leading entries of actors that are no longer recovering.
+  static void drop_recovered(self_ptr self) {
+    auto& recovering = self->state.recovering;
+    while (!recovering.empty() && still_recovering(self, recovering.front().second) == nullptr)
+      recovering.pop_front();
+  }
+
+  /// Stops the actors whose recovery is overdue, handling each as a crash (restart with backoff,
+  /// within the budget), and re-arms the timer for the next deadline, if any.
+  static void check_recoveries(self_ptr self) {
+    auto& st = self->state;
+    st.recovery_timer_armed = false;
+    const auto now = clock::now();
+    while (!st.recovering.empty() && st.recovering.front().first <= now) {
+      const auto child = st.recovering.front().second;
+      st.recovering.pop_front();
+      if (auto* e = still_recovering(self, child)) {
+        // Handled as a crash here rather than when the actor is down: an actor awaiting its
+        // journal read handles nothing else, not even an exit message, until the read returns.
+        // It only reads, so it may finish that read while its replacement starts.
+        const auto id = *st.by_addr.find(child)->second;
+        detail::log().warn("{} {}: recovery took longer than {} ms; restarting it",
+                           Traits::stream_type, id, st.options.recovery_timeout.count());
+        self->demonitor(e->child.address());
+        st.by_addr.erase(child);
+        self->send_exit(e->child, caf::exit_reason::kill);
+        on_crashed(self, id, *e, caf::make_error(caf::sec::request_timeout));
+      }
+    }
+    drop_recovered(self);
+    if (st.recovering.empty()) return;
+    st.recovery_timer_armed = true;
+    self->delayed_send(
+        self, std::chrono::ceil<std::chrono::milliseconds>(st.recovering.front().first - now),
+        recovery_check_atom::value);
   }
 
   /// The answer to activate's ready message: the sender (if still the current child) recovered.
@@ -165,6 +226,7 @@ class region_logic {
     e.ready = true;
     e.crashes = 0;
     e.last_active = clock::now();
+    drop_recovered(self);
     pump(self, id);
   }
 
@@ -243,11 +305,19 @@ class region_logic {
     auto found = st.entities.find(id);
     if (found == st.entities.end() || found->second.child.address() != dm.source) return;
     auto& e = found->second;
-    const auto& options = st.options;
     if (!dm.reason || dm.reason == caf::exit_reason::normal) {
       on_stopped_itself(self, id, e);
       return;
     }
+    on_crashed(self, id, e, dm.reason);
+  }
+
+  /// The child of `e` is gone (or given up on) abnormally: restart it with backoff, answer a
+  /// poison command, or give up after the restart budget. The child is no longer in by_addr.
+  static void on_crashed(self_ptr self, const std::string& id, entity& e,
+                         const caf::error& reason) {
+    auto& st = self->state;
+    const auto& options = st.options;
     e.child = nullptr;
     e.ready = false;
     e.generation = ++st.generations;  // answers of the dead actor no longer apply
@@ -258,9 +328,9 @@ class region_logic {
     }
     // The actor's exception handler already logged the crash with its cause; only exits it
     // could not log (a kill, a failed recovery) are logged here.
-    if (dm.reason != caf::sec::runtime_error) {
+    if (reason != caf::sec::runtime_error) {
       detail::log().error("{} {} went down (correlation id '{}'): {}", Traits::stream_type, id,
-                          correlation, self->system().render(dm.reason));
+                          correlation, self->system().render(reason));
     }
     if (e.in_flight) {
       e.in_flight = false;
@@ -283,7 +353,7 @@ class region_logic {
         fail(it, failure_code::actor_unavailable,
              std::string(Traits::stream_type) + " " + id + " keeps crashing on recovery");
       }
-      st.entities.erase(found);
+      st.entities.erase(id);
       return;
     }
     auto delay = options.restart_backoff;
@@ -383,6 +453,7 @@ typename region_t<Traits>::behavior_type region_behavior(
       },
       [=](idle_atom) { L::passivate_idle(self); },
       [=](ready_atom) { L::on_ready(self, self->current_sender()); },
+      [=](recovery_check_atom) { L::check_recoveries(self); },
       [=](restart_atom, const std::string& id, std::uint64_t generation) {
         L::on_restart(self, id, generation);
       },

@@ -26,6 +26,8 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using idle_atom = caf::atom_constant<caf::atom("idle_check")>;
 /// Internal: the backoff of a crashed actor elapsed (id, generation).
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+/// Internal: look for actors whose recovery took longer than recovery_timeout.
+using recovery_check_atom = caf::atom_constant<caf::atom("rec_check")>;
 
 template <class Traits>
 using region_actor =
@@ -35,6 +37,7 @@ using region_actor =
                          state_reply<typename Traits::state>>,
                      caf::replies_to<stats_atom>::with<region_stats>, caf::reacts_to<idle_atom>,
                      caf::reacts_to<ready_atom>,  // internal: an actor recovered
+                     caf::reacts_to<recovery_check_atom>,
                      caf::reacts_to<restart_atom, std::string, std::uint64_t>>;
 
 using order_region = region_actor<order_traits>;

@@ -1,6 +1,7 @@
 // Supervision: crashes injected into aggregate actors are restarted from the journal, callers
 // still get an answer, buffered messages survive a restart, poison commands are dropped after
 // the budget, and a corrupt journal is a crash, never a silent skip.
+#include <chrono>
 #include <future>
 #include <string>
 #include <vector>
@@ -124,6 +125,29 @@ BOOST_AUTO_TEST_CASE(an_undecodable_event_crashes_recovery_and_is_never_skipped)
   BOOST_TEST(journal.events("inventory-bad").size() == 2u);  // nothing appended on top
   // The query path sees the same crash instead of a half-built state.
   BOOST_TEST(!rt.inventory_state("bad").ok);
+}
+
+BOOST_AUTO_TEST_CASE(a_recovery_that_hangs_is_stopped_by_the_region_after_recovery_timeout) {
+  shared_journal journal;
+  auto options = fast_options();
+  options.regions.recovery_timeout = 200ms;
+  options.regions.max_restarts = 0;  // the first overdue recovery gives up: a definite answer
+  runtime rt(options, journal.factory());
+  journal.faults->stall_ms = 2000;
+  journal.faults->stall_reads = 1;
+  const auto start = std::chrono::steady_clock::now();
+  auto state = rt.inventory_state("p-stalled");
+  const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  BOOST_TEST(!state.ok);
+  BOOST_TEST(state.failure == failure_code::actor_unavailable);
+  BOOST_TEST(waited_ms < 1500);  // answered by the region's deadline, not by the late read
+  auto stats = rt.stats(aggregate_kind::inventory);
+  BOOST_TEST(stats.crashes == 1u);
+  BOOST_TEST(stats.gave_up == 1u);
+  // The next activation (its read queued behind the stalled one) recovers normally.
+  BOOST_TEST(eventually([&] { return rt.inventory_state("p-stalled").ok; }, 5000ms));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -71,6 +71,8 @@ struct journal_probe {
   /// The next n batches wait stall_ms before writing (a journal that answers late).
   std::atomic<int> stall_next{0};
   std::atomic<int> stall_ms{0};
+  /// The next n stream reads wait stall_ms first (a journal read that hangs).
+  std::atomic<int> stall_reads{0};
 };
 
 /// One store handle of a journal (each runtime thread gets its own), with the probe applied.
@@ -89,6 +91,8 @@ class journal_handle final : public sp::event_store {
   }
   expected<std::vector<sp::recorded_event>, sp::store_error> read_stream(
       const std::string& s, std::int64_t from, std::size_t limit) override {
+    if (take(faults_->stall_reads))
+      std::this_thread::sleep_for(std::chrono::milliseconds(faults_->stall_ms.load()));
     auto read = target_->read_stream(s, from, limit);
     faults_->last_read_from = from;
     faults_->last_read_events = read ? read->size() : 0;
