@@ -111,7 +111,7 @@ p99_us="$(field p99_us "$timing")"
 duration_us="$(field duration_us "$timing")"
 p50_ms="$(awk -v v="$p50_us" 'BEGIN { printf "%.2f", v / 1000 }')"
 p99_ms="$(awk -v v="$p99_us" 'BEGIN { printf "%.2f", v / 1000 }')"
-accepted_rps="$(awk -v n="$ok_2xx" -v d="$duration_us" 'BEGIN { printf "%.1f", d > 0 ? n * 1e6 / d : 0 }')"
+accepted_rps="$(awk -v n="$ok_2xx" -v d="$duration_us" 'BEGIN { printf "%.1f", (d > 0 ? n * 1e6 / d : 0) }')"
 if [[ "${limited:-0}" -gt 0 ]]; then
   echo "run-orders: $limited answers were 429: start saga-node with higher --rate-limit-* values" >&2
 fi
@@ -124,8 +124,9 @@ terminal=$((finished_after - finished_before))
 completed=$(( $(metric_sum saga_sagas_finished_total 'status="COMPLETED"') ))
 running="$(metric_sum saga_sagas 'status="RUNNING"')"
 if [[ -n "$admin_token" ]]; then
-  active="$(curl -fsS --max-time 10 -H "Authorization: Bearer $admin_token" \
-    "$url/saga/active?limit=500" | grep -o '"sagaId"' | wc -l)"
+  # Informational only: a slow or failed listing must not lose the figures above.
+  active="$( (curl -fsS --max-time 10 -H "Authorization: Bearer $admin_token" \
+    "$url/saga/active?limit=500" || true) | { grep -o '"sagaId"' || true; } | wc -l)"
 else
   active="null"
 fi
