@@ -43,6 +43,7 @@ void saga_status(const exchange_ptr& ex) {
       });
 }
 
+/// GET /saga/active and GET /trace/active-flows (the seed's name for the same list).
 void active_sagas(const exchange_ptr& ex) {
   auto p = page_of(*ex, 100);
   if (!p) {
@@ -125,6 +126,7 @@ void compensate_saga(const exchange_ptr& ex) {
 void add_saga_handlers(handler_table& table) {
   table[{"GET", "/saga/status/{correlationId}"}] = saga_status;
   table[{"GET", "/saga/active"}] = active_sagas;
+  table[{"GET", "/trace/active-flows"}] = active_sagas;
   table[{"POST", "/saga/retry/{sagaId}"}] = retry_saga;
   table[{"POST", "/saga/compensate/{sagaId}"}] = compensate_saga;
 }

@@ -128,24 +128,6 @@ void trace_order(const exchange_ptr& ex) {
   });
 }
 
-void active_flows(const exchange_ptr& ex) {
-  auto p = page_of(*ex, 100);
-  if (!p) {
-    ex->reply_problem(p.error());
-    return;
-  }
-  ex->core->reads.active_sagas(p->limit, p->offset,
-                               [ex](actors::query_result<std::vector<persistence::saga_view>> r) {
-                                 if (!r) {
-                                   ex->reply_problem(problem_of(r.error()));
-                                   return;
-                                 }
-                                 json out = json::array();
-                                 for (const auto& v : r.value()) out.push_back(saga_json(v));
-                                 ex->reply_json(200, out);
-                               });
-}
-
 // ---- live stream ----
 
 /// One SSE client. Every step runs on `strand_`; exactly one step (timer, query or write) is
@@ -360,7 +342,6 @@ void events(const exchange_ptr& ex) {
 void add_trace_handlers(handler_table& table) {
   table[{"GET", "/trace/correlation/{correlationId}"}] = trace_correlation;
   table[{"GET", "/trace/order/{orderId}"}] = trace_order;
-  table[{"GET", "/trace/active-flows"}] = active_flows;
   table[{"GET", "/trace/events"}] = events;
 }
 
