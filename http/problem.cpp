@@ -23,6 +23,14 @@ std::string failure_type(failure_code code) {
 
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
     case 400:
       return "Bad Request";
     case 401:

@@ -136,26 +136,6 @@ void server_core::sweep_deadlines() {
 
 // ---- exchange ----
 
-namespace {
-
-/// The status line's reason phrase (problem.hpp's table covers the error statuses).
-std::string_view status_text(int status) noexcept {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    default:
-      return reason_phrase(status);
-  }
-}
-
-}  // namespace
-
 exchange::exchange(std::shared_ptr<server_core> c, restinio::request_handle_t r)
     : core(std::move(c)), req(std::move(r)) {}
 
@@ -215,7 +195,7 @@ bool exchange::send(int status, std::string body_text, std::string content_type,
   try {
     auto resp = req->create_response(restinio::http_status_line_t{
         restinio::http_status_code_t{static_cast<std::uint16_t>(status)},
-        std::string(status_text(status))});
+        std::string(reason_phrase(status))});
     resp.append_header(restinio::http_field::content_type, std::move(content_type));
     resp.append_header("X-Correlation-Id", correlation_id);
     resp.append_header(restinio::http_field::cache_control, "no-store");

@@ -47,6 +47,7 @@ BOOST_AUTO_TEST_CASE(problem_json_escapes_and_survives_invalid_utf8) {
 }
 
 BOOST_AUTO_TEST_CASE(reason_phrases) {
+  BOOST_TEST(h::reason_phrase(202) == "Accepted");  // status lines of success answers too
   BOOST_TEST(h::reason_phrase(413) == "Payload Too Large");
   BOOST_TEST(h::reason_phrase(415) == "Unsupported Media Type");
   BOOST_TEST(h::reason_phrase(429) == "Too Many Requests");
