@@ -36,6 +36,9 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using app_tmo_atom = caf::atom_constant<caf::atom("app_tmo")>;
 /// Internal: re-read the journal and resume pending work (sagas, after a failed job).
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
+/// Internal: the actor's own timer for the given (domain clock) time fired (sagas' durable
+/// timers share one CAF timer per saga).
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 
 template <class Traits>
 using aggregate_actor =
@@ -45,7 +48,8 @@ using aggregate_actor =
                          state_reply<typename Traits::state>>,
                      caf::replies_to<ready_atom>::with<ready_atom>,
                      caf::reacts_to<append_outcome>,  // internal: the writer's answer
-                     caf::reacts_to<app_tmo_atom, std::uint64_t>, caf::reacts_to<resync_atom>>;
+                     caf::reacts_to<app_tmo_atom, std::uint64_t>, caf::reacts_to<resync_atom>,
+                     caf::reacts_to<wake_atom, std::int64_t>>;
 
 /// What every aggregate actor of a runtime shares; immutable after start.
 struct aggregate_context {

@@ -74,9 +74,18 @@ struct default_hooks {
   template <class Self>
   static void on_resync(Self) {}
 
+  /// A wake_atom the hooks scheduled for `target` arrived.
+  template <class Self>
+  static void on_wake(Self, std::int64_t /*target*/) {}
+
   /// After a reply when nothing else is in flight or queued.
   template <class Self>
   static void on_idle(Self) {}
+
+  /// Whether commands that queued up behind an append may be decided together (each on the
+  /// state the previous ones leave) and appended as one request. Only for aggregates whose hooks
+  /// do nothing around a decision: prepare/after_commit/on_failure are not run per command.
+  static constexpr bool batch_commands = true;
 
   /// The key the fault injector matches for this command.
   static std::string fault_key(const std::string& /*id*/, const typename Traits::command& c) {
@@ -112,6 +121,10 @@ struct aggregate_state {
   bool unverified = false;         // started as a new stream without reading: queries read first
   bool stale = false;              // the journal may hold more than applied: re-read first
   bool busy = false;               // a job is being handled (gateway call, append, refresh)
+  // A batch's events are applied before they are committed (decide_batch): queries wait, and
+  // if the append fails the state is rebuilt from the journal (`reload`).
+  bool speculative = false;
+  bool reload = false;
   // One append timer at a time (timers are costly in CAF 0.17: each is a round trip through
   // the clock thread): it is armed by an append when none is pending and, when it fires
   // early for the append then in flight, re-armed for the rest of that append's time.
@@ -124,6 +137,14 @@ struct aggregate_state {
     std::optional<job> current;                          // the job whose append is in flight
     std::vector<typename Traits::event> current_events;  // its events, applied once committed
     std::list<job> waiting;  // later commands (std::deque would allocate even when empty)
+    // A batch in flight (decide_batch): each job with the answer it gets once committed.
+    struct batched {
+      job j;
+      reply r;
+    };
+    std::vector<batched> batch;
+    // Queries that arrived while a batch's uncommitted events were applied.
+    std::vector<caf::typed_response_promise<state_reply<typename Traits::state>>> deferred;
     std::chrono::steady_clock::time_point append_deadline;
     bool conflict_retried = false;
     std::string correlation_id;  // of the command being handled, for crash logs
@@ -276,6 +297,210 @@ class logic {
             [=](caf::error& err) { (*then)(false, self->system().render(err)); });
   }
 
+  /// Rebuilds the state from the journal (snapshot + events), then `then()`: after a batch whose
+  /// events were applied before the append failed. A failed read stops the actor (as in recovery).
+  template <class Then>
+  static void reload(self_ptr self, Then then) {
+    auto& st = self->state;
+    st.reload = false;
+    st.stale = false;
+    st.aggregate = typename Traits::state{};
+    st.version = 0;
+    st.last_snapshot = 0;
+    recover(self, true, std::make_shared<std::function<void()>>(std::move(then)));
+  }
+
+  /// Decides the waiting jobs one after the other, each on the state the previous ones leave,
+  /// and appends all their events as one request (atomic: all or none). The events are applied
+  /// at once, so the state runs ahead of the journal until the append is answered; answers wait
+  /// for it too (a rejection may rest on an earlier job's events).
+  static void decide_batch(self_ptr self, bool retried) {
+    auto& st = self->state;
+    auto& flight = *st.flight;
+    st.busy = true;
+    flight.conflict_retried = retried;
+    flight.correlation_id = flight.waiting.front().request.meta.correlation_id;
+    flight.batch.clear();
+    persistence::append_request request;
+    request.stream_id = st.stream_id();
+    request.stream_type = Traits::stream_type;
+    request.expected_version = st.version;
+    const auto max_jobs = std::clamp<std::size_t>(st.context->options.max_in_flight, 2, 1024);
+    while (!flight.waiting.empty() && flight.batch.size() < max_jobs) {
+      auto j = std::move(flight.waiting.front());
+      flight.waiting.pop_front();
+      flight.correlation_id = j.request.meta.correlation_id;
+      const auto key = hooks::fault_key(st.id, j.request.command);
+      if (st.context->options.faults)
+        st.context->options.faults->check(fault_point::before_decide, key);
+      auto decision = hooks::decide(self, j.request.command);
+      reply_t<Traits> r;
+      if (!decision) {
+        r.kind = reply_kind::rejected;
+        r.rejection = decision.error().code;
+        r.message = std::move(decision.error().message);
+      } else if (decision->replayed || decision->events.empty()) {
+        r.kind = decision->replayed ? reply_kind::replayed : reply_kind::accepted;
+        r.events = decision->outcome();
+      } else {
+        r.kind = reply_kind::accepted;
+        for (const auto& e : decision->events) {
+          request.events.push_back(to_new_event(self, e, j.request.meta));
+          st.aggregate = Traits::evolve(std::move(st.aggregate), e);
+          ++st.version;
+        }
+        r.events = std::move(decision->events);
+        st.speculative = true;
+      }
+      r.version = st.version;
+      flight.batch.push_back({std::move(j), std::move(r)});
+    }
+    if (request.events.empty()) {  // nothing to append: every answer stands on committed state
+      auto batch = std::move(flight.batch);
+      flight.batch.clear();
+      for (auto& b : batch) b.j.promise.deliver(std::move(b.r));
+      finish(self);
+      return;
+    }
+    submit(self, std::move(request));
+  }
+
+  static persistence::new_event to_new_event(self_ptr self, const typename Traits::event& e,
+                                             const command_meta& meta) {
+    auto encoded = domain::encode(e);
+    persistence::new_event ne;
+    ne.event_id = persistence::new_uuid();
+    ne.event_type = std::move(encoded.type);
+    ne.schema_version = encoded.schema_version;
+    ne.payload = std::move(encoded.payload);
+    ne.metadata.correlation_id = meta.correlation_id;
+    ne.metadata.causation_id = meta.causation_id;
+    ne.metadata.command_id = meta.command_id;
+    ne.metadata.user_id = meta.user_id;
+    ne.metadata.node_id = self->state.context->options.node_id;
+    return ne;
+  }
+
+  /// Hands the append to the writer; its answer comes back as an append_outcome message.
+  static void submit(self_ptr self, persistence::append_request request) {
+    auto& st = self->state;
+    const auto seq = ++st.seq;
+    auto handle = caf::actor_cast<actor_t<Traits>>(self);
+    st.context->writer->submit(std::move(request),
+                               [handle, seq](persistence::append_result result) {
+                                 append_outcome out;
+                                 out.seq = seq;
+                                 out.ok = result.has_value();
+                                 if (out.ok) {
+                                   out.result = result.value();
+                                 } else {
+                                   out.error = result.error();
+                                 }
+                                 caf::anon_send(handle, std::move(out));
+                               });
+    st.flight->append_deadline =
+        std::chrono::steady_clock::now() + st.context->options.journal_timeout;
+    if (!st.append_timer_armed) {
+      st.append_timer_armed = true;
+      self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
+    }
+  }
+
+  /// The answer to a batch's append (or its timeout: `out` is null).
+  static void on_batch_appended(self_ptr self, const append_outcome* out) {
+    auto& st = self->state;
+    auto& flight = *st.flight;
+    auto batch = std::move(flight.batch);
+    flight.batch.clear();
+    st.speculative = false;
+    if (out != nullptr && out->ok) {
+      if (st.context->options.faults) {
+        for (const auto& b : batch) {
+          st.context->options.faults->check(fault_point::after_append,
+                                            hooks::fault_key(st.id, b.j.request.command));
+        }
+      }
+      if (out->result.version != st.version) st.reload = true;  // cannot happen
+      st.unverified = false;
+      for (auto& b : batch) b.j.promise.deliver(std::move(b.r));
+      answer_deferred(self);
+      maybe_snapshot(self);
+      finish(self);
+      return;
+    }
+    // The applied events are not (known to be) in the journal: rebuild the state before anything
+    // else (meanwhile the mailbox waits), then answer.
+    const bool conflict =
+        out != nullptr && out->error.code == persistence::store_errc::version_conflict;
+    if (conflict && !flight.conflict_retried) {
+      // Another writer appended: decide the same jobs once more on the journal's state.
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it)
+        flight.waiting.push_front(std::move(it->j));
+      reload(self, [=] {
+        answer_deferred(self);
+        decide_batch(self, true);
+      });
+      return;
+    }
+    failure_code code = failure_code::timeout;
+    std::string message = "journal append timed out";
+    if (out != nullptr) {
+      code = conflict ? failure_code::version_conflict
+             : out->error.code == persistence::store_errc::retryable
+                 ? failure_code::journal_unavailable
+                 : failure_code::journal_error;
+      message = out->error.message;
+    }
+    log().warn("{} {}: append of {} batched commands failed: {}", Traits::stream_type, st.id,
+               batch.size(), message);
+    auto failed_jobs =
+        std::make_shared<std::vector<typename state::in_flight::batched>>(std::move(batch));
+    reload(self, [=] {
+      for (auto& b : *failed_jobs) b.j.promise.deliver(failed<Traits>(code, message));
+      hooks::on_failure(self);
+      answer_deferred(self);
+      finish(self);
+    });
+  }
+
+  using query_promise = caf::typed_response_promise<state_reply<typename Traits::state>>;
+
+  /// Answers a query from the committed state: deferred while a batch's events are applied but
+  /// not committed, after a refresh when the state may lag behind the journal.
+  static void answer_query(self_ptr self, query_promise promise) {
+    auto& st = self->state;
+    if (st.speculative) {
+      st.flight->deferred.push_back(std::move(promise));
+      return;
+    }
+    auto answer = [=](bool ok, const std::string& why) mutable {
+      state_reply<typename Traits::state> r;
+      r.ok = ok;
+      if (ok) {
+        r.state = self->state.aggregate;
+      } else {
+        r.failure = failure_code::journal_unavailable;
+        r.message = "journal unavailable: " + why;
+      }
+      promise.deliver(std::move(r));
+      if (idle(self)) hooks::on_idle(self);
+    };
+    if (st.reload && !st.busy) {
+      reload(self, [=]() mutable { answer(true, {}); });
+    } else if ((st.stale || st.unverified) && !st.busy) {
+      refresh(self, answer);
+    } else {
+      answer(true, {});
+    }
+  }
+
+  /// Answers the queries deferred while a batch was in flight.
+  static void answer_deferred(self_ptr self) {
+    auto deferred = std::move(self->state.flight->deferred);
+    self->state.flight->deferred.clear();
+    for (auto& promise : deferred) answer_query(self, std::move(promise));
+  }
+
   static void start(self_ptr self, job j) {
     auto& st = self->state;
     if (st.busy) {
@@ -285,6 +510,10 @@ class logic {
     if (!st.flight) st.flight = std::make_unique<typename state::in_flight>();
     st.flight->correlation_id = j.request.meta.correlation_id;
     st.busy = true;  // until the job is answered; later commands queue behind it
+    if (st.reload) {
+      reload(self, [=]() mutable { prepare(self, std::move(j)); });
+      return;
+    }
     if (!st.stale) {
       prepare(self, std::move(j));
       return;
@@ -359,48 +588,22 @@ class logic {
     request.stream_id = st.stream_id();
     request.stream_type = Traits::stream_type;
     request.expected_version = st.version;
-    for (const auto& e : decision->events) {
-      auto encoded = domain::encode(e);
-      persistence::new_event ne;
-      ne.event_id = persistence::new_uuid();
-      ne.event_type = std::move(encoded.type);
-      ne.schema_version = encoded.schema_version;
-      ne.payload = std::move(encoded.payload);
-      ne.metadata.correlation_id = j.request.meta.correlation_id;
-      ne.metadata.causation_id = j.request.meta.causation_id;
-      ne.metadata.command_id = j.request.meta.command_id;
-      ne.metadata.user_id = j.request.meta.user_id;
-      ne.metadata.node_id = st.context->options.node_id;
-      request.events.push_back(std::move(ne));
-    }
+    for (const auto& e : decision->events)
+      request.events.push_back(to_new_event(self, e, j.request.meta));
     st.busy = true;
     auto& flight = *st.flight;
     flight.conflict_retried = retried;
     flight.current_events = std::move(decision->events);
     flight.current.emplace(std::move(j));
-    const auto seq = ++st.seq;
-    auto handle = caf::actor_cast<actor_t<Traits>>(self);
-    st.context->writer->submit(std::move(request),
-                               [handle, seq](persistence::append_result result) {
-                                 append_outcome out;
-                                 out.seq = seq;
-                                 out.ok = result.has_value();
-                                 if (out.ok) {
-                                   out.result = result.value();
-                                 } else {
-                                   out.error = result.error();
-                                 }
-                                 caf::anon_send(handle, std::move(out));
-                               });
-    flight.append_deadline = std::chrono::steady_clock::now() + st.context->options.journal_timeout;
-    if (!st.append_timer_armed) {
-      st.append_timer_armed = true;
-      self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
-    }
+    submit(self, std::move(request));
   }
 
   static void on_appended(self_ptr self, append_outcome& out) {
     auto& st = self->state;
+    if (st.busy && st.flight && !st.flight->batch.empty() && out.seq == st.seq) {
+      on_batch_appended(self, &out);
+      return;
+    }
     // Answered already (timeout) when no append is in flight or it is a later one.
     if (!st.busy || !st.flight || !st.flight->current || out.seq != st.seq) return;
     auto& flight = *st.flight;  // valid until finish
@@ -456,7 +659,8 @@ class logic {
   static void on_append_timeout(self_ptr self, std::uint64_t /*armed_by*/) {
     auto& st = self->state;
     st.append_timer_armed = false;
-    if (!st.busy || !st.flight || !st.flight->current) return;  // no append in flight
+    if (!st.busy || !st.flight) return;
+    if (st.flight->current == std::nullopt && st.flight->batch.empty()) return;  // none in flight
     auto& flight = *st.flight;
     const auto now = std::chrono::steady_clock::now();
     if (now < flight.append_deadline) {  // armed for an earlier append: wait for this one's time
@@ -468,6 +672,10 @@ class logic {
     }
     const auto seq = st.seq;
     log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, seq);
+    if (!flight.batch.empty()) {
+      on_batch_appended(self, nullptr);
+      return;
+    }
     auto j = std::move(*flight.current);
     flight.current.reset();
     flight.current_events.clear();
@@ -482,6 +690,12 @@ class logic {
       st.flight.reset();  // idle: nothing of a command is kept
       hooks::on_idle(self);
       return;
+    }
+    if constexpr (hooks::batch_commands) {
+      if (st.flight->waiting.size() > 1 && !st.stale && !st.unverified && !st.reload) {
+        decide_batch(self, false);
+        return;
+      }
     }
     auto next = std::move(st.flight->waiting.front());
     st.flight->waiting.pop_front();
@@ -540,25 +754,7 @@ struct handlers {
 
   static void on_query(self_ptr self) {
     auto promise = self->template make_response_promise<state_reply<typename Traits::state>>();
-    auto answer = [=](bool ok, const std::string& why) mutable {
-      state_reply<typename Traits::state> r;
-      r.ok = ok;
-      if (ok) {
-        r.state = self->state.aggregate;
-      } else {
-        r.failure = failure_code::journal_unavailable;
-        r.message = "journal unavailable: " + why;
-      }
-      promise.deliver(std::move(r));
-      if (L::idle(self)) L::hooks::on_idle(self);
-    };
-    L::ensure_recovered(self, [=]() mutable {
-      if ((self->state.stale || self->state.unverified) && !self->state.busy) {
-        L::refresh(self, answer);
-      } else {
-        answer(true, {});
-      }
-    });
+    L::ensure_recovered(self, [=]() mutable { L::answer_query(self, std::move(promise)); });
   }
 
   static void on_ready(self_ptr self) {
@@ -582,6 +778,9 @@ struct handlers {
       L::on_append_timeout(self, xs.template get_as<std::uint64_t>(1));
     } else if (xs.template match_elements<resync_atom>()) {
       L::ensure_recovered(self, [=] { L::hooks::on_resync(self); });
+    } else if (xs.template match_elements<wake_atom, std::int64_t>()) {
+      const auto target = xs.template get_as<std::int64_t>(1);
+      L::ensure_recovered(self, [=] { L::hooks::on_wake(self, target); });
     } else {
       return caf::print_and_drop(base, view);
     }

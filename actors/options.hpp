@@ -41,6 +41,11 @@ struct region_options {
   int max_command_attempts = 3;
   /// Commands and queries a region buffers per actor before answering `overloaded`.
   std::size_t max_buffered = 10'000;
+  /// Commands and queries a region sends to one actor before the earlier ones are answered
+  /// (1..1024). Commands that queue up in the actor behind an append are decided together and
+  /// appended as one request, so a busy aggregate (a popular product) is not held to one
+  /// command per journal round trip, and queries are answered while an append is in flight.
+  std::size_t max_in_flight = 32;
   /// Written into event metadata.
   std::string node_id;
   /// Test-only crash injection; null in production.

@@ -1,17 +1,21 @@
 // Region implementation, generic over the aggregate traits. Commands and queries for one id are
-// forwarded one at a time, so the region always knows which command was in flight when an actor
-// crashed: that command is re-sent to the restarted actor (safe: idempotency keys) until it has
-// crashed max_command_attempts times, then it is answered as poison. An actor that exits normally
-// stopped itself while idle (self-passivation): it is dropped without counting a crash, and
-// re-activated at once when items are waiting for it.
+// forwarded in order, up to region_options::max_in_flight at a time, so that an actor can decide
+// queued commands together and answer queries while an append is in flight. After a crash the
+// items that were in flight are re-sent one at a time (safe: idempotency keys), so the region
+// knows which one crashed the actor: a command that crashes it max_command_attempts times is
+// answered as poison. An actor that exits normally stopped itself while idle (self-passivation):
+// it is dropped without counting a crash, and re-activated at once when items are waiting for it.
 #include "actors/region.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <deque>
 #include <list>
+#include <optional>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
@@ -45,18 +49,24 @@ struct region_state {
     command_request<Traits> command;
     caf::typed_response_promise<command_answer> command_promise;
     caf::typed_response_promise<query_answer> query_promise;
-    int attempts = 0;  // crashes this item caused
+    int attempts = 0;       // crashes this item caused (counted only when it was alone)
+    std::uint32_t seq = 0;  // per entity: matches an answer to its item
+    clock::time_point sent_at;
   };
 
   // One per id in the directory, so kept small: the flags share a word with `crashes`.
   struct entity {
     aggregate_actor<Traits> child;  // null while restarting
-    std::list<item> queue;          // front is in flight when in_flight (no allocation when empty)
-    std::uint64_t generation = 0;   // changes on every (re)start: stale answers are ignored
+    std::list<item> queue;  // the first `in_flight` items are sent (no allocation when empty)
+    std::uint64_t generation = 0;  // changes on every (re)start: stale answers are ignored
     clock::time_point last_active = clock::now();
-    std::int32_t crashes = 0;  // consecutive, reset by a successful recovery
-    bool ready = false;        // recovered
-    bool in_flight = false;
+    std::int32_t crashes = 0;    // consecutive, reset by a successful recovery
+    std::uint32_t next_seq = 0;  // of the next item sent
+    std::uint16_t in_flight = 0;
+    // Items at the front that were in flight when the actor crashed: they go one at a time
+    // until each has been answered, so a crash can be blamed on one of them.
+    std::uint16_t suspects = 0;
+    bool ready = false;  // recovered
     bool restarting = false;
   };
 
@@ -74,6 +84,10 @@ struct region_state {
   // dropped from the front as they are met. One timer runs while any entry is left.
   std::deque<std::pair<clock::time_point, caf::actor_id>> recovering;
   bool recovery_timer_armed = false;
+  // Items are sent without a CAF request timeout (in CAF 0.17 each one is a round trip through
+  // the clock thread, and stays there until it expires even when answered): one periodic check
+  // runs while anything is in flight instead (check_timeouts).
+  bool timeout_timer_armed = false;
 
   region_state() = default;
   region_state(const region_state&) = delete;
@@ -137,7 +151,7 @@ class region_logic {
     auto& st = self->state;
     e.generation = ++st.generations;
     e.ready = false;
-    e.in_flight = false;
+    e.in_flight = 0;
     e.restarting = false;
     e.child = spawn_aggregate<Traits>(self->system(), id, st.context);
     self->monitor(e.child);
@@ -230,70 +244,128 @@ class region_logic {
     pump(self, id);
   }
 
-  /// Sends the next buffered item to a ready, idle actor.
+  /// Sends buffered items to a ready actor, in order, while the window has room: one at a time
+  /// while suspects of a crash are left, else up to max_in_flight.
   static void pump(self_ptr self, const std::string& id) {
     auto& st = self->state;
     auto found = st.entities.find(id);
     if (found == st.entities.end()) return;
     auto& e = found->second;
-    if (!e.ready || e.in_flight || e.queue.empty()) return;
-    e.in_flight = true;
-    e.last_active = clock::now();
+    if (!e.ready) return;
+    const std::size_t window =
+        e.suspects > 0 ? 1 : std::clamp<std::size_t>(st.options.max_in_flight, 1, 1024);
+    if (e.in_flight >= window || e.in_flight >= e.queue.size()) return;
+    auto next = std::next(e.queue.begin(), e.in_flight);
+    const auto now = clock::now();
+    e.last_active = now;
     const auto generation = e.generation;
-    auto& front = e.queue.front();
-    auto on_error = [=](caf::error& err) { on_request_error(self, id, generation, err); };
-    if (front.is_query) {
-      self->request(e.child, st.options.command_timeout, state_query<Traits>{id})
-          .then(
-              [=](typename state::query_answer& answer) {
-                if (auto* it = answered(self, id, generation)) {
-                  it->query_promise.deliver(std::move(answer));
-                  done(self, id);
-                }
-              },
-              on_error);
-    } else {
-      self->request(e.child, st.options.command_timeout, front.command)
-          .then(
-              [=](typename state::command_answer& answer) {
-                if (auto* it = answered(self, id, generation)) {
-                  it->command_promise.deliver(std::move(answer));
-                  done(self, id);
-                }
-              },
-              on_error);
+    arm_timeout_check(self);
+    for (; next != e.queue.end() && e.in_flight < window; ++next) {
+      ++e.in_flight;
+      next->sent_at = now;
+      const auto seq = next->seq = e.next_seq++;
+      auto on_error = [=](caf::error& err) { on_request_error(self, id, generation, seq, err); };
+      if (next->is_query) {
+        self->request(e.child, caf::infinite, state_query<Traits>{id})
+            .then(
+                [=](typename state::query_answer& answer) {
+                  if (auto it = answered(self, id, generation, seq)) {
+                    (*it)->query_promise.deliver(std::move(answer));
+                    done(self, id, *it);
+                  }
+                },
+                on_error);
+      } else {
+        self->request(e.child, caf::infinite, next->command)
+            .then(
+                [=](typename state::command_answer& answer) {
+                  if (auto it = answered(self, id, generation, seq)) {
+                    (*it)->command_promise.deliver(std::move(answer));
+                    done(self, id, *it);
+                  }
+                },
+                on_error);
+      }
     }
   }
 
-  /// The in-flight item of `id` if an answer for `generation` still applies to it.
-  static item* answered(self_ptr self, const std::string& id, std::uint64_t generation) {
-    auto found = self->state.entities.find(id);
-    if (found == self->state.entities.end()) return nullptr;
-    auto& e = found->second;
-    if (e.generation != generation || !e.in_flight || e.queue.empty()) return nullptr;
-    return &e.queue.front();
+  using item_iterator = typename std::list<item>::iterator;
+
+  /// How often check_timeouts runs while items are in flight: an unanswered item is failed
+  /// between command_timeout and 1.25 × command_timeout after it was sent.
+  static std::chrono::milliseconds timeout_check_interval(const region_options& options) {
+    return std::max(options.command_timeout / 4, std::chrono::milliseconds(1));
   }
 
-  static void done(self_ptr self, const std::string& id) {
+  static void arm_timeout_check(self_ptr self) {
+    auto& st = self->state;
+    if (st.timeout_timer_armed) return;
+    st.timeout_timer_armed = true;
+    self->delayed_send(self, timeout_check_interval(st.options), timeout_check_atom::value);
+  }
+
+  /// Fails the items sent longer than command_timeout ago (a late answer is then ignored) and
+  /// moves on to the next items; keeps checking while anything is in flight.
+  static void check_timeouts(self_ptr self) {
+    auto& st = self->state;
+    st.timeout_timer_armed = false;
+    const auto now = clock::now();
+    std::vector<std::tuple<std::string, std::uint64_t, std::uint32_t>> overdue;
+    bool in_flight = false;
+    for (auto& [id, e] : st.entities) {
+      if (e.in_flight == 0) continue;
+      in_flight = true;
+      auto it = e.queue.begin();
+      for (std::uint16_t k = 0; k < e.in_flight && it != e.queue.end(); ++k, ++it) {
+        if (now - it->sent_at >= st.options.command_timeout)
+          overdue.emplace_back(id, e.generation, it->seq);
+      }
+    }
+    for (const auto& [id, generation, seq] : overdue) {
+      if (auto it = answered(self, id, generation, seq)) {
+        fail(**it, failure_code::timeout,
+             std::string(Traits::stream_type) + " " + id + ": no answer in time");
+        done(self, id, *it);
+      }
+    }
+    if (in_flight) arm_timeout_check(self);
+  }
+
+  /// The in-flight item of `id` sent as `seq`, if an answer for `generation` still applies to it.
+  static std::optional<item_iterator> answered(self_ptr self, const std::string& id,
+                                               std::uint64_t generation, std::uint32_t seq) {
+    auto found = self->state.entities.find(id);
+    if (found == self->state.entities.end()) return std::nullopt;
+    auto& e = found->second;
+    if (e.generation != generation) return std::nullopt;
+    auto it = e.queue.begin();
+    for (std::uint16_t k = 0; k < e.in_flight && it != e.queue.end(); ++k, ++it) {
+      if (it->seq == seq) return it;
+    }
+    return std::nullopt;
+  }
+
+  static void done(self_ptr self, const std::string& id, item_iterator it) {
     auto& e = self->state.entities[id];
-    e.queue.pop_front();
-    e.in_flight = false;
+    if (e.suspects > 0 && it == e.queue.begin()) --e.suspects;
+    e.queue.erase(it);
+    --e.in_flight;
     e.last_active = clock::now();
     pump(self, id);
   }
 
   static void on_request_error(self_ptr self, const std::string& id, std::uint64_t generation,
-                               caf::error& err) {
-    auto* it = answered(self, id, generation);
-    if (it == nullptr) return;
+                               std::uint32_t seq, caf::error& err) {
+    auto it = answered(self, id, generation, seq);
+    if (!it) return;
     if (err == caf::sec::request_receiver_down) return;  // the down handler takes over
     if (err == caf::sec::request_timeout) {
-      fail(*it, failure_code::timeout,
+      fail(**it, failure_code::timeout,
            std::string(Traits::stream_type) + " " + id + ": no answer in time");
     } else {
-      fail(*it, failure_code::actor_unavailable, self->system().render(err));
+      fail(**it, failure_code::actor_unavailable, self->system().render(err));
     }
-    done(self, id);
+    done(self, id, *it);
   }
 
   static void on_down(self_ptr self, caf::down_msg& dm) {
@@ -323,7 +395,7 @@ class region_logic {
     e.generation = ++st.generations;  // answers of the dead actor no longer apply
     ++st.stats.crashes;
     std::string correlation;
-    if (e.in_flight && !e.queue.empty() && !e.queue.front().is_query) {
+    if (e.in_flight > 0 && !e.queue.empty() && !e.queue.front().is_query) {
       correlation = e.queue.front().command.meta.correlation_id;
     }
     // The actor's exception handler already logged the crash with its cause; only exits it
@@ -332,8 +404,12 @@ class region_logic {
       detail::log().error("{} {} went down (correlation id '{}'): {}", Traits::stream_type, id,
                           correlation, self->system().render(reason));
     }
-    if (e.in_flight) {
-      e.in_flight = false;
+    // Only an item that was alone in flight is blamed; several become suspects, re-sent one by
+    // one (see pump), so the one that crashes the actor again is then alone.
+    const auto in_flight = e.in_flight;
+    e.in_flight = 0;
+    e.suspects = std::max(e.suspects, in_flight);
+    if (in_flight == 1) {
       auto& front = e.queue.front();
       if (++front.attempts >= options.max_command_attempts) {
         detail::log().error("{} {}: poison command dropped after {} crashes (correlation id '{}')",
@@ -343,6 +419,7 @@ class region_logic {
              std::string(Traits::stream_type) + " " + id + ": the command crashed the actor " +
                  std::to_string(front.attempts) + " times");
         e.queue.pop_front();
+        --e.suspects;
       }
     }
     if (++e.crashes > options.max_restarts) {
@@ -371,7 +448,7 @@ class region_logic {
     auto& st = self->state;
     e.child = nullptr;
     e.ready = false;
-    e.in_flight = false;
+    e.in_flight = 0;
     e.generation = ++st.generations;  // a late request_receiver_down no longer applies
     ++st.stats.passivations;
     if (e.queue.empty()) {
@@ -395,7 +472,8 @@ class region_logic {
     const auto limit = st.options.passivate_after;
     for (auto it = st.entities.begin(); it != st.entities.end();) {
       auto& e = it->second;
-      if (e.child && e.ready && !e.in_flight && e.queue.empty() && now - e.last_active >= limit) {
+      if (e.child && e.ready && e.in_flight == 0 && e.queue.empty() &&
+          now - e.last_active >= limit) {
         self->demonitor(e.child.address());
         st.by_addr.erase(e.child.id());
         self->send_exit(e.child, caf::exit_reason::user_shutdown);
@@ -454,6 +532,7 @@ typename region_t<Traits>::behavior_type region_behavior(
       [=](idle_atom) { L::passivate_idle(self); },
       [=](ready_atom) { L::on_ready(self, self->current_sender()); },
       [=](recovery_check_atom) { L::check_recoveries(self); },
+      [=](timeout_check_atom) { L::check_timeouts(self); },
       [=](restart_atom, const std::string& id, std::uint64_t generation) {
         L::on_restart(self, id, generation);
       },

@@ -28,6 +28,8 @@ using idle_atom = caf::atom_constant<caf::atom("idle_check")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 /// Internal: look for actors whose recovery took longer than recovery_timeout.
 using recovery_check_atom = caf::atom_constant<caf::atom("rec_check")>;
+/// Internal: look for items an actor has not answered within command_timeout.
+using timeout_check_atom = caf::atom_constant<caf::atom("tmo_check")>;
 
 template <class Traits>
 using region_actor =
@@ -37,7 +39,7 @@ using region_actor =
                          state_reply<typename Traits::state>>,
                      caf::replies_to<stats_atom>::with<region_stats>, caf::reacts_to<idle_atom>,
                      caf::reacts_to<ready_atom>,  // internal: an actor recovered
-                     caf::reacts_to<recovery_check_atom>,
+                     caf::reacts_to<recovery_check_atom>, caf::reacts_to<timeout_check_atom>,
                      caf::reacts_to<restart_atom, std::string, std::uint64_t>>;
 
 using order_region = region_actor<order_traits>;

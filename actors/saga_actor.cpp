@@ -1,7 +1,7 @@
 // Saga actors: the generic event-sourced actor running domain::sagas::decide with hooks that
 // act on each committed transition — step commands go to the order, payment and inventory
-// regions as requests whose timeout is the step's deadline (the next forward step's commands
-// already while the transition that starts it is being written, when decide allows it: see
+// regions as requests bounded by the step's durable deadline timer (the next forward step's
+// commands already while the transition that starts it is being written, when decide allows it: see
 // send_commands::before_commit), their answers come back through the
 // saga's own mailbox as ordinary inputs, timers are delayed messages to itself, and after a
 // (re)start recover() re-sends what was pending and re-arms the durable timers. A saga that is
@@ -122,6 +122,11 @@ struct hook_data<saga_traits> {
   std::vector<sg::action> actions;  ///< of the last decide; run once its events are committed
   bool resync_armed = false;
   milliseconds resync_backoff{0};
+  /// Durable timers (deadlines, retries) not delivered yet. One CAF timer per saga serves them
+  /// all (each CAF timer is a round trip through the clock thread): `wake_at` is when the
+  /// earliest one armed fires (0: none).
+  std::vector<sg::arm_timer> timers;
+  domain::timestamp wake_at = 0;
 };
 
 template <>
@@ -236,6 +241,23 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     });
   }
 
+  /// Delivers the timers due at `target` (as inputs through the mailbox, like answers) and
+  /// schedules the next wake-up for the ones left.
+  template <class Self>
+  static void on_wake(Self self, std::int64_t target) {
+    auto& h = self->state.hooks;
+    if (h.wake_at == target) h.wake_at = 0;
+    std::vector<sg::arm_timer> due;
+    auto left = std::partition(h.timers.begin(), h.timers.end(),
+                               [target](const sg::arm_timer& t) { return t.at > target; });
+    due.assign(std::make_move_iterator(left), std::make_move_iterator(h.timers.end()));
+    h.timers.erase(left, h.timers.end());
+    std::sort(due.begin(), due.end(),
+              [](const sg::arm_timer& a, const sg::arm_timer& b) { return a.at < b.at; });
+    for (const auto& t : due) fire(self, t);
+    schedule_wake(self);
+  }
+
   template <class Self>
   static void on_idle(Self self) {
     // A finished saga leaves memory; COMPLETED and FAILED ones come back for a cancel or retry.
@@ -310,9 +332,31 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
 
   template <class Self>
   static void arm(Self self, const sg::arm_timer& timer) {
+    self->state.hooks.timers.push_back(timer);
+    schedule_wake(self);
+  }
+
+  /// Makes sure the one CAF timer fires by the earliest pending timer.
+  template <class Self>
+  static void schedule_wake(Self self) {
     auto& st = self->state;
+    auto& h = st.hooks;
+    if (h.timers.empty()) return;
+    const auto earliest =
+        std::min_element(h.timers.begin(), h.timers.end(),
+                         [](const sg::arm_timer& a, const sg::arm_timer& b) { return a.at < b.at; })
+            ->at;
+    if (h.wake_at != 0 && h.wake_at <= earliest) return;  // one already fires in time
+    h.wake_at = earliest;
     const auto delay =
-        milliseconds(std::max<domain::timestamp>(0, timer.at - st.context->services->now()));
+        milliseconds(std::max<domain::timestamp>(0, earliest - st.context->services->now()));
+    self->delayed_send(self, delay, wake_atom::value, std::int64_t{earliest});
+  }
+
+  /// Hands a due timer to decide, through the mailbox like any input.
+  template <class Self>
+  static void fire(Self self, const sg::arm_timer& timer) {
+    auto& st = self->state;
     sg::input in;
     if (timer.kind == sg::timer_kind::deadline) {
       in = sg::deadline_reached{timer.step, timer.phase_, timer.attempt};
@@ -323,8 +367,8 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
                       timer.kind == sg::timer_kind::deadline ? "deadline" : "retry",
                       {},
                       {}};
-    caf::delayed_anon_send(
-        caf::actor_cast<aggregate_actor<saga_traits>>(self), delay,
+    caf::anon_send(
+        caf::actor_cast<aggregate_actor<saga_traits>>(self),
         command_request<saga_traits>{st.id, saga_command{{}, std::move(in)}, std::move(meta)});
   }
 
@@ -341,47 +385,47 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
                  std::string(sg::command_name(tc.command.command))};
     const auto& key = sg::idempotency_key_of(tc.command.command);
     command_meta meta{st.aggregate.correlation_id, st.id, key, {}};
-    const auto timeout =
-        milliseconds(std::max<domain::timestamp>(1, send.deadline_at - services.now()));
     std::visit(
         [&](const auto& cmd) {
           using C = std::decay_t<decltype(cmd)>;
           if constexpr (std::is_same_v<C, domain::order::command>) {
             ref.kind = sg::aggregate_kind::order;
-            ask<order_traits>(self, services.regions.order, cmd, std::move(ref), timeout, meta);
+            ask<order_traits>(self, services.regions.order, cmd, std::move(ref), meta);
           } else if constexpr (std::is_same_v<C, domain::payment::command>) {
             ref.kind = sg::aggregate_kind::payment;
             // The first charge attempt creates the saga's payment stream ("pay-" + order id).
             const bool fresh = ref.phase == sg::phase::forward && ref.attempt == 1 &&
                                std::holds_alternative<domain::payment::process>(cmd);
-            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), timeout, meta,
-                                fresh);
+            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), meta, fresh);
           } else {
             static_assert(std::is_same_v<C, domain::inventory::command>);
             ref.kind = sg::aggregate_kind::inventory;
-            ask<inventory_traits>(self, services.regions.inventory, cmd, std::move(ref), timeout,
-                                  meta);
+            ask<inventory_traits>(self, services.regions.inventory, cmd, std::move(ref), meta);
           }
         },
         tc.command.command);
   }
 
+  /// Sends one step command. The request has no CAF timeout of its own: every attempt's
+  /// durable deadline timer (armed with the same deadline by decide) is its timeout, and an
+  /// answer after it is a stale input. (A CAF request timeout would cost a round trip through the
+  /// clock thread per command and stay there until it expires, answered or not.)
   template <class Traits, class Self, class Region>
   static void ask(Self self, const Region& region, const typename Traits::command& cmd,
-                  step_ref ref, milliseconds timeout, const command_meta& meta,
-                  bool fresh = false) {
+                  step_ref ref, const command_meta& meta, bool fresh = false) {
     auto key = meta.command_id;
-    self->request(region, timeout, command_request<Traits>{ref.aggregate_id, cmd, meta, fresh})
+    self->request(region, caf::infinite,
+                  command_request<Traits>{ref.aggregate_id, cmd, meta, fresh})
         .then(
             [=](command_reply<typename Traits::event>& reply) {
               deliver(self, input_for(reply, ref), key);
             },
             [=](caf::error& err) {
-              auto why =
-                  err == caf::sec::request_timeout
-                      ? "timed out (no answer within " + std::to_string(timeout.count()) + " ms)"
-                      : "unreachable: " + self->system().render(err);
-              deliver(self, failed_input(ref, describe(ref) + ": " + why, true), key);
+              deliver(
+                  self,
+                  failed_input(ref, describe(ref) + ": unreachable: " + self->system().render(err),
+                               true),
+                  key);
             });
   }
 };

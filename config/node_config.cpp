@@ -488,6 +488,10 @@ const std::vector<key_def>& keys() {
         "actors.max_buffered", "messages buffered per actor before answering overloaded", 1,
         10'000'000, [](auto& c) -> auto& { return c.actors.max_buffered; }));
     t.push_back(integer_key(
+        "actors.max_in_flight",
+        "commands sent to one actor at a time (queued ones are decided together)", 1, 1024,
+        [](auto& c) -> auto& { return c.actors.max_in_flight; }));
+    t.push_back(integer_key(
         "actors.scheduler_threads", "CAF scheduler threads; 0 = one per core", 0, 1024,
         [](auto& c) -> auto& { return c.actors.scheduler_threads; }));
     t.push_back(choice_key(

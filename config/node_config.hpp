@@ -73,6 +73,7 @@ struct actor_settings {
   int max_restarts = 5;
   int max_command_attempts = 3;
   std::size_t max_buffered = 10'000;
+  std::size_t max_in_flight = 32;
   std::size_t scheduler_threads = 0;  ///< 0: one per core
   scheduler_kind scheduler = scheduler_kind::sharing;
 };

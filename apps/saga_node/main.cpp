@@ -117,6 +117,7 @@ sa::runtime_options runtime_options_of(const sc::node_config& s) {
   r.max_restarts = s.actors.max_restarts;
   r.max_command_attempts = s.actors.max_command_attempts;
   r.max_buffered = s.actors.max_buffered;
+  r.max_in_flight = s.actors.max_in_flight;
   options.ask_timeout = milliseconds(s.actors.ask_timeout_ms);
   options.scheduler_threads = s.actors.scheduler_threads;
   options.scheduler = s.actors.scheduler == sc::scheduler_kind::stealing

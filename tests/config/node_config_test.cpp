@@ -144,6 +144,7 @@ BOOST_AUTO_TEST_CASE(defaults_agree_with_the_runtime_options) {
   BOOST_CHECK_EQUAL(c.actors.max_restarts, regions.max_restarts);
   BOOST_CHECK_EQUAL(c.actors.max_command_attempts, regions.max_command_attempts);
   BOOST_CHECK_EQUAL(c.actors.max_buffered, regions.max_buffered);
+  BOOST_CHECK_EQUAL(c.actors.max_in_flight, regions.max_in_flight);
   BOOST_CHECK_EQUAL(c.actors.ask_timeout_ms, runtime.ask_timeout.count());
   BOOST_CHECK_EQUAL(c.actors.scheduler_threads, runtime.scheduler_threads);
   BOOST_CHECK(runtime.scheduler == saga::actors::scheduler_policy::sharing);

@@ -1,0 +1,211 @@
+// Commands that queue up behind an append: the region sends several to the actor at once, the
+// actor decides them together (each on the state the previous ones leave) and appends them as one
+// request; every caller still gets its own answer, queries do not wait behind appends, a failed
+// batch leaves the committed state, and a crash among several in flight is pinned on one command.
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <string>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+
+#include "tests/actors/support.hpp"
+
+using namespace saga::actors;
+using namespace saga::actors::test;
+namespace dom = saga::domain;
+
+namespace {
+
+using inventory_reply = command_reply<inv::event>;
+
+/// Sends `first`, whose append the journal holds for `stall` (as the next `stalled_batches`
+/// appends), then `rest` while it waits, so that the rest queue up in the actor behind it.
+std::vector<std::future<inventory_reply>> behind_a_stalled_append(
+    runtime& rt, shared_journal& journal, const std::string& id, inv::command first,
+    const std::vector<inv::command>& rest, std::chrono::milliseconds stall, int stalled_batches) {
+  journal.faults->stall_ms = static_cast<int>(stall.count());
+  journal.faults->stall_next = stalled_batches;
+  std::vector<std::future<inventory_reply>> out;
+  out.push_back(rt.send_async(id, std::move(first)));
+  // Once its append is in the journal, the actor is busy: the rest queue up behind it.
+  BOOST_REQUIRE(eventually([&] { return journal.faults->stall_next.load() < stalled_batches; }));
+  for (const auto& c : rest) out.push_back(rt.send_async(id, c));
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(batching)
+
+BOOST_AUTO_TEST_CASE(commands_queued_behind_an_append_are_decided_together_each_answered) {
+  shared_journal journal;
+  auto options = fast_options();
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b1", register_product("b1", 5, "reg")).ok());
+  const auto before = rt.writer_stats().requests;
+
+  std::vector<inv::command> rest;
+  for (int i = 1; i < 20; ++i) {
+    rest.push_back(reserve("o" + std::to_string(i), 1, "k" + std::to_string(i)));
+  }
+  auto replies = behind_a_stalled_append(rt, journal, "b1", reserve("o0", 1, "k0"), rest, 500ms, 1);
+
+  std::size_t reserved = 0;
+  std::size_t refused = 0;
+  std::vector<std::int64_t> versions;
+  for (auto& f : replies) {
+    auto r = f.get();
+    BOOST_TEST(r.kind == reply_kind::accepted);
+    BOOST_REQUIRE(r.events.size() == 1u);
+    reserved += count_of<inv::inventory_reserved>(r);
+    refused += count_of<inv::inventory_reservation_failed>(r);
+    versions.push_back(r.version);
+  }
+  // Each answer carries the version after its own event (the senders race, so in any order).
+  std::sort(versions.begin(), versions.end());
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    BOOST_TEST(versions[i] == static_cast<std::int64_t>(i) + 2);
+  }
+  BOOST_TEST(reserved == 5u);
+  BOOST_TEST(refused == 15u);
+  BOOST_TEST(rt.inventory_state("b1").state.available == 0);
+  BOOST_TEST(journal.events("inventory-b1").size() == 21u);
+  // The first command went alone; the 19 behind it needed far fewer appends than commands.
+  const auto appends = rt.writer_stats().requests - before;
+  BOOST_TEST(appends <= 5u, appends << " appends for 20 commands");
+}
+
+BOOST_AUTO_TEST_CASE(a_query_is_answered_from_committed_state_while_an_append_is_in_flight) {
+  shared_journal journal;
+  auto options = fast_options();
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b2", register_product("b2", 7, "reg")).ok());
+
+  auto pending = behind_a_stalled_append(rt, journal, "b2", restock(3, "slow"), {}, 1500ms, 1);
+  const auto state = rt.inventory_state("b2");
+  BOOST_TEST(state.ok);
+  BOOST_TEST(state.state.available == 7);  // the restock is not committed yet
+  BOOST_TEST((pending[0].wait_for(0ms) == std::future_status::timeout));
+  BOOST_TEST(pending[0].get().kind == reply_kind::accepted);
+  BOOST_TEST(rt.inventory_state("b2").state.available == 10);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_whose_append_fails_answers_every_command_and_keeps_committed_state) {
+  shared_journal journal;
+  auto options = fast_options();
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b3", register_product("b3", 0, "reg")).ok());
+
+  auto replies = behind_a_stalled_append(
+      rt, journal, "b3", restock(1, "first"),
+      {restock(10, "second"), restock(100, "third"), restock(1000, "fourth")}, 1000ms, 1);
+  // The first append is inside the journal (stalled): fail the next one, the batch.
+  journal.faults->fail_before_write = 1;
+  BOOST_TEST(replies[0].get().kind == reply_kind::accepted);
+  for (std::size_t i = 1; i < replies.size(); ++i) {
+    auto r = replies[i].get();
+    BOOST_TEST(r.kind == reply_kind::failed);
+    BOOST_TEST(r.retryable());
+  }
+  // The batch's events were applied before the append; the actor rebuilt the committed state.
+  BOOST_TEST(rt.inventory_state("b3").state.available == 1);
+  BOOST_TEST(journal.events("inventory-b3").size() == 2u);
+  // Retrying is safe and lands once.
+  BOOST_TEST(rt.send("b3", restock(10, "second")).kind == reply_kind::accepted);
+  BOOST_TEST(rt.inventory_state("b3").state.available == 11);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_that_conflicts_with_another_writer_is_decided_again) {
+  shared_journal journal;
+  auto options = fast_options();
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b4", register_product("b4", 0, "reg")).ok());
+
+  auto replies = behind_a_stalled_append(rt, journal, "b4", restock(1, "first"),
+                                         {restock(10, "second"), restock(100, "third")}, 1000ms, 2);
+  BOOST_TEST(replies[0].get().kind == reply_kind::accepted);
+  // The batch is now stalled in the journal, expecting version 2: another writer gets there first.
+  auto external = dom::encode(dom::inventory::event{inv::stock_added{"b4", 5000, 1, "external"}});
+  saga::persistence::append_request request{"inventory-b4", "inventory", 2, {}};
+  request.events.push_back({saga::persistence::new_uuid(),
+                            external.type,
+                            external.schema_version,
+                            external.payload,
+                            {}});
+  BOOST_REQUIRE(journal.store->append(request).has_value());
+
+  for (std::size_t i = 1; i < replies.size(); ++i) {
+    auto r = replies[i].get();
+    BOOST_TEST(r.kind == reply_kind::accepted);
+  }
+  BOOST_TEST(rt.inventory_state("b4").state.available == 5111);
+  BOOST_TEST(journal.events("inventory-b4").size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(a_poison_command_among_several_in_flight_is_the_only_one_dropped) {
+  shared_journal journal;
+  auto options = fast_options();
+  options.regions.max_command_attempts = 3;
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b5", register_product("b5", 0, "reg")).ok());
+
+  options.regions.faults->crash_on(fault_point::before_decide, "poison", 1000);
+  auto replies = behind_a_stalled_append(
+      rt, journal, "b5", restock(1, "a"),
+      {restock(10, "b"), restock(100, "poison"), restock(1000, "c"), restock(10000, "d")}, 300ms,
+      1);
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    auto r = replies[i].get();
+    if (i == 2) {
+      BOOST_TEST(r.kind == reply_kind::failed);
+      BOOST_TEST(r.failure == failure_code::poison_command);
+    } else {
+      BOOST_TEST(r.kind == reply_kind::accepted, "command " << i);
+    }
+  }
+  // Blamed only when it was alone in flight: max_command_attempts crashes, plus at most the
+  // one in a batch that could not be pinned on it.
+  BOOST_TEST(options.regions.faults->fired() >= 3u);
+  BOOST_TEST(options.regions.faults->fired() <= 4u);
+  BOOST_TEST(rt.stats(aggregate_kind::inventory).poison == 1u);
+  BOOST_TEST(rt.inventory_state("b5").state.available == 11011);
+  BOOST_TEST(journal.events("inventory-b5").size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(with_one_command_in_flight_commands_go_one_by_one) {
+  shared_journal journal;
+  auto options = fast_options();
+  options.regions.max_in_flight = 1;
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b6", register_product("b6", 0, "reg")).ok());
+  const auto before = rt.writer_stats().requests;
+  auto replies = behind_a_stalled_append(rt, journal, "b6", restock(1, "a"),
+                                         {restock(1, "b"), restock(1, "c")}, 200ms, 1);
+  for (auto& f : replies) BOOST_TEST(f.get().kind == reply_kind::accepted);
+  BOOST_TEST(rt.writer_stats().requests - before == 3u);
+  BOOST_TEST(rt.inventory_state("b6").state.available == 3);
+}
+
+BOOST_AUTO_TEST_CASE(an_item_unanswered_within_command_timeout_fails_and_the_rest_go_on) {
+  shared_journal journal;
+  auto options = fast_options();
+  options.regions.command_timeout = 300ms;  // the journal holds the append for 1500 ms
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b7", register_product("b7", 0, "reg")).ok());
+
+  const auto start = std::chrono::steady_clock::now();
+  auto replies = behind_a_stalled_append(rt, journal, "b7", restock(5, "slow"), {}, 1500ms, 1);
+  auto slow = replies[0].get();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  BOOST_TEST(slow.kind == reply_kind::failed);
+  BOOST_TEST(slow.failure == failure_code::timeout);
+  BOOST_TEST((waited < 1500ms));  // the region answered, not the journal
+  // The append still lands, and the region goes on with the next items.
+  BOOST_TEST(eventually([&] { return rt.inventory_state("b7").state.available == 5; }));
+  BOOST_TEST(rt.send("b7", restock(1, "next")).kind == reply_kind::accepted);
+  BOOST_TEST(rt.inventory_state("b7").state.available == 6);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
