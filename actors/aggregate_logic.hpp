@@ -83,9 +83,11 @@ struct default_hooks {
   static void on_idle(Self) {}
 
   /// Whether commands that queued up behind an append may be decided together (each on the
-  /// state the previous ones leave) and appended as one request. Only for aggregates whose hooks
-  /// do nothing around a decision: prepare/after_commit/on_failure are not run per command.
-  static constexpr bool batch_commands = true;
+  /// state the previous ones leave) and appended as one request. Off here, so that hooks that
+  /// act around a decision (payments' gateway call in prepare, sagas' actions) never meet a
+  /// batch, where prepare/after_commit do not run per command; only plain aggregates (the
+  /// primary actor_hooks) turn it on.
+  static constexpr bool batch_commands = false;
 
   /// The key the fault injector matches for this command.
   static std::string fault_key(const std::string& /*id*/, const typename Traits::command& c) {
@@ -93,9 +95,12 @@ struct default_hooks {
   }
 };
 
-/// The customization point; the primary template is a plain aggregate.
+/// The customization point; the primary template is a plain aggregate, whose queued commands
+/// are decided together.
 template <class Traits>
-struct actor_hooks : default_hooks<Traits> {};
+struct actor_hooks : default_hooks<Traits> {
+  static constexpr bool batch_commands = true;
+};
 
 namespace detail {
 

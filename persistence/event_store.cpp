@@ -282,6 +282,8 @@ std::optional<store_error> check_json_object(const std::string& payload, const c
   return std::nullopt;
 }
 
+}  // namespace
+
 void append_json_string(std::string& out, const std::string& value) {
   static constexpr char digits[] = "0123456789abcdef";
   out.push_back('"');
@@ -300,8 +302,6 @@ void append_json_string(std::string& out, const std::string& value) {
   }
   out.push_back('"');
 }
-
-}  // namespace
 
 const char* to_string(store_errc code) noexcept {
   switch (code) {

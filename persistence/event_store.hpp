@@ -170,6 +170,10 @@ bool normalize_event_ids(append_request& request);
 /// \u0000 (jsonb cannot store it), nesting <= max_json_depth, numbers below 1e309 in size.
 [[nodiscard]] bool is_storable_json_object(const std::string& text);
 
+/// Appends `value` as a JSON string literal (quotes, backslashes and control characters
+/// escaped; the rest as is). For valid UTF-8 without NUL, as validate_append requires.
+void append_json_string(std::string& out, const std::string& value);
+
 /// Renders metadata as the JSON object stored in the `metadata` column (empty fields left out).
 [[nodiscard]] std::string metadata_to_json(const event_metadata& metadata);
 

@@ -57,12 +57,43 @@ constexpr const char* stream_heads_sql =
     " WHERE stream_type = $1 ORDER BY stream_id, version DESC) AS heads"
     " WHERE cardinality($2::text[]) = 0 OR event_type = ANY($2::text[]) ORDER BY stream_id";
 
-const std::vector<std::string>& copy_columns() {
-  static const std::vector<std::string> columns = {"stream_id", "stream_type", "version",
-                                                   "event_id",  "event_type",  "schema_version",
-                                                   "payload",   "metadata"};
-  return columns;
+// Appends one event to a journal_append JSON array (see 0006_journal_append.sql). The payload
+// and metadata are spliced in as they are: validate_append checked that the payload is one
+// storable JSON object, and metadata_to_json renders an object, so the array stays well formed;
+// only the plain strings need escaping.
+void append_event_json(std::string& out, const append_request& r, std::int64_t version,
+                       const new_event& ev) {
+  out.push_back('[');
+  append_json_string(out, r.stream_id);
+  out.push_back(',');
+  append_json_string(out, r.stream_type);
+  out.push_back(',');
+  out += std::to_string(version);
+  out += ",\"";
+  out += ev.event_id;  // validated: hex digits and dashes only
+  out += "\",";
+  append_json_string(out, ev.event_type);
+  out.push_back(',');
+  out += std::to_string(ev.schema_version);
+  out.push_back(',');
+  out += ev.payload;
+  out.push_back(',');
+  out += metadata_to_json(ev.metadata);
+  out.push_back(',');
+  if (ev.metadata.correlation_id.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, ev.metadata.correlation_id);
+  }
+  out.push_back(']');
 }
+
+// A journal_append call carries at most about this much JSON (jsonb values are limited to
+// 256 MB, and one huge literal would need as much memory again on both sides), and a query
+// string is sent mid-transaction once it holds this much. Events are up to 1 MB each, so a
+// batch at the writer's limits may need several of each.
+constexpr std::size_t append_call_bytes = std::size_t{8} << 20;
+constexpr std::size_t query_send_bytes = std::size_t{32} << 20;
 
 // Elements of a PostgreSQL array literal: always quoted, so only " and \ need escaping.
 void append_array_text(std::string& out, const std::string& value) {
@@ -99,7 +130,7 @@ struct pg_event_store::impl {
   std::uint64_t connections = 0;
   // Stream → a version this store knows is committed (it wrote, or was told under the journal
   // lock). Events are never deleted, so that version exists for ever: a request expecting it
-  // cannot leave a gap, and if the stream has moved on the unique index stops the COPY. Such
+  // cannot leave a gap, and if the stream has moved on the unique index stops the insert. Such
   // requests (and new streams) skip journal_check's per-stream lookups.
   std::unordered_map<std::string, std::int64_t> known_versions;
 
@@ -136,7 +167,9 @@ std::optional<store_error> pg_event_store::impl::ensure_connected() {
                           tx.quote(options.application_name);
       if (!options.schema.empty()) setup += "; SET search_path TO " + tx.quote_name(options.schema);
       // Fail here, clearly, if the journal's migrations have not been applied.
-      setup += "; SELECT 'journal_check(boolean,text[],bigint[],integer[],uuid[])'::regprocedure";
+      setup +=
+          "; SELECT 'journal_check(boolean,text[],bigint[],integer[],uuid[])'::regprocedure, "
+          "'journal_append(jsonb)'::regprocedure";
       ++round_trips;
       tx.exec(setup);
     }
@@ -214,23 +247,61 @@ std::string pg_event_store::impl::check_statement(pqxx::transaction_base& tx,
          "'::bigint[], '" + counts + "'::integer[], '" + event_ids + "'::uuid[])";
 }
 
-// One attempt at the batch in one transaction. Per round: BEGIN (first round only) plus either
-// journal_check for the requests this store cannot vouch for or just journal_lock, in one query
-// string; then a COPY of the approved events. Then COMMIT plus reading the last position drawn.
+// One attempt at the batch in one transaction, in as few round trips as the checks allow. SQL
+// is queued in one simple-protocol query string and sent only when an answer is needed: the
+// results of journal_check for a round with requests this store cannot vouch for (BEGIN and
+// the events approved in earlier rounds go along), and at the end COMMIT plus the last
+// position drawn. So a batch whose every request is vouched for costs one round trip, and each
+// round that needs a check one more. (options.before_commit, a test hook, costs one more: the
+// rows are sent before it runs, COMMIT after; so does every query_send_bytes of events.)
 // Throws on any failure, after rolling back.
 std::vector<append_result> pg_event_store::impl::write(
     const std::vector<const append_request*>& valid,
     const std::vector<std::vector<std::size_t>>& rounds, bool probe_all) {
   std::vector<append_result> out(valid.size(), unexpected{not_written()});
   pqxx::nontransaction tx(*conn);
-  std::vector<std::pair<std::size_t, std::size_t>> copied;  // request, events, in COPY order
+  std::vector<std::pair<std::size_t, std::size_t>> inserted;  // request, events, in insert order
+  std::vector<std::size_t> unsent;  // approved requests not yet in `sql`, in insert order
   // Versions written earlier in this transaction (a later round builds on them).
   std::unordered_map<std::string_view, std::int64_t> in_transaction_versions;
+  std::string sql = "BEGIN; ";
   bool in_transaction = false;
+  const auto send = [&] {
+    ++round_trips;
+    in_transaction = true;
+    auto result = tx.exec(sql);
+    sql.clear();
+    return result;
+  };
+  // Queues the approved events not yet queued, in order, so that what follows in `sql` sees
+  // them: one journal_append call, or several in a row for a huge batch (positions stay
+  // contiguous: the calls run one after the other under the lock).
+  std::string json;
+  const auto queue_inserts = [&] {
+    const auto queue_call = [&] {
+      json.push_back(']');
+      sql += "SELECT journal_append(";
+      sql += tx.quote(json);
+      sql += "::jsonb); ";
+      json.clear();
+      if (sql.size() >= query_send_bytes) send();
+    };
+    for (const auto i : unsent) {
+      const auto& r = *valid[i];
+      std::int64_t version = r.expected_version;
+      for (const auto& ev : r.events) {
+        json.push_back(json.empty() ? '[' : ',');
+        append_event_json(json, r, ++version, ev);
+        if (json.size() >= append_call_bytes) queue_call();
+      }
+    }
+    if (!json.empty()) queue_call();
+    unsent.clear();
+  };
   try {
-    for (std::size_t round = 0; round < rounds.size(); ++round) {
+    for (const auto& round : rounds) {
       std::vector<std::size_t> approved, to_check;
-      for (const auto i : rounds[round]) {
+      for (const auto i : round) {
         const auto& r = *valid[i];
         bool vouched = !probe_all && r.expected_version == 0;
         if (!probe_all && !vouched) {
@@ -244,13 +315,11 @@ std::vector<append_result> pg_event_store::impl::write(
         }
         (vouched ? approved : to_check).push_back(i);
       }
-      std::string sql = round == 0 ? "BEGIN; " : "";
-      sql += to_check.empty() ? std::string("SELECT journal_lock()")
-                              : check_statement(tx, valid, to_check, probe_all);
-      ++round_trips;
-      in_transaction = true;
-      const auto rows = tx.exec(sql);
       if (!to_check.empty()) {
+        // The check sees the rows of earlier rounds: they precede it in the query string.
+        queue_inserts();
+        sql += check_statement(tx, valid, to_check, probe_all);
+        const auto rows = send();
         if (rows.size() != to_check.size()) {
           throw std::runtime_error("journal_check returned " + std::to_string(rows.size()) +
                                    " rows for " + std::to_string(to_check.size()) + " requests");
@@ -278,36 +347,31 @@ std::vector<append_result> pg_event_store::impl::write(
         }
         std::sort(approved.begin(), approved.end());  // request order, for positions
       }
-      if (approved.empty()) continue;
-      // COPY is PostgreSQL's fastest way in (multi-row heap inserts).
-      round_trips += 2;
-      pqxx::stream_to copy(tx, "events", copy_columns());
       for (const auto i : approved) {
         const auto& request = *valid[i];
-        std::int64_t version = request.expected_version;
-        for (const auto& ev : request.events) {
-          copy << std::make_tuple(request.stream_id, request.stream_type, ++version, ev.event_id,
-                                  ev.event_type, ev.schema_version, ev.payload,
-                                  metadata_to_json(ev.metadata));
-        }
+        const auto version =
+            request.expected_version + static_cast<std::int64_t>(request.events.size());
         out[i] = append_ok{version, 0, false};  // last_position once committed
         in_transaction_versions[request.stream_id] = version;
-        copied.emplace_back(i, request.events.size());
+        inserted.emplace_back(i, request.events.size());
+        unsent.push_back(i);
       }
-      copy.complete();
     }
-    if (options.before_commit) options.before_commit();
-    ++round_trips;
-    if (copied.empty()) {
-      tx.exec("COMMIT");
+    queue_inserts();
+    if (options.before_commit) {
+      if (!sql.empty()) send();
+      options.before_commit();
+    }
+    if (inserted.empty()) {
+      sql += "COMMIT";
+      send();
     } else {
-      // Under the journal lock this transaction drew its positions contiguously, in COPY
+      // Under the journal lock this transaction drew its positions contiguously, in insert
       // order, so the last one tells them all. currval is per session and survives COMMIT.
-      const auto last =
-          tx.exec("COMMIT; SELECT currval(pg_get_serial_sequence('events', 'position'))")[0][0]
-              .as<std::int64_t>();
+      sql += "COMMIT; SELECT currval(pg_get_serial_sequence('events', 'position'))";
+      const auto last = send()[0][0].as<std::int64_t>();
       std::int64_t end = last;
-      for (auto it = copied.rbegin(); it != copied.rend(); ++it) {
+      for (auto it = inserted.rbegin(); it != inserted.rend(); ++it) {
         out[it->first]->last_position = end;
         end -= static_cast<std::int64_t>(it->second);
       }
@@ -413,7 +477,7 @@ std::vector<append_result> pg_event_store::append_batch(
       const auto c = impl_->fail("appending to the journal");
       error = c.error;
       // A fresh request reused a stored event id (or a writer bypassed the journal lock): the
-      // COPY hit a unique index. Check again, looking up every id this time.
+      // insert hit a unique index. Check again, looking up every id this time.
       if (!(c.unique_violation && !probe_all && impl_->conn)) break;
     }
   }

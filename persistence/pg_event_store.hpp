@@ -21,20 +21,23 @@ struct pg_store_options {
   /// How many streams' last known versions this store remembers (see the class comment).
   std::size_t known_versions_capacity = 100'000;
   /// Fault-injection hook for tests: called inside an appending transaction after its rows
-  /// are written, before COMMIT (the journal lock is held while it runs).
+  /// are written, before COMMIT is sent (the journal lock is held while it runs). Setting it
+  /// costs a round trip per batch: the rows and COMMIT then go in separate query strings.
   std::function<void()> before_commit;
 };
 
 /// The PostgreSQL journal.
 ///
-/// A batch is one transaction of four round trips whatever its size: BEGIN plus the journal
-/// lock (via `journal_check` when some request needs checking), a COPY of the approved events
-/// (PostgreSQL's bulk insert path), COMMIT plus reading the last position drawn. The UNIQUE
-/// (stream_id, version) and UNIQUE (event_id) indexes are the fence; `journal_check` looks up a
-/// stream's version only when this store cannot vouch for the expected one (it can for a new
-/// stream, and for the version it last committed or saw under the lock, since events are never
-/// deleted: no gap is possible, and a stream moved on by someone else makes the COPY fail). If
-/// the COPY hits an index, the transaction is redone with every request checked, which
+/// A batch is one transaction, sent as one simple-protocol query string when this store can
+/// vouch for every request: BEGIN, `journal_append` (the journal lock, then one INSERT of the
+/// batch's events from a JSON array, with a plan cached per session), COMMIT and reading the
+/// last position drawn — one round trip whatever the batch size. The UNIQUE (stream_id,
+/// version) and UNIQUE (event_id) indexes are the fence; `journal_check` looks up a stream's
+/// version only when this store cannot vouch for the expected one (it can for a new stream, and
+/// for the version it last committed or saw under the lock, since events are never deleted: no
+/// gap is possible, and a stream moved on by someone else makes the insert fail). A round with
+/// such requests costs one more round trip (its check's answer decides what is inserted). If
+/// the insert hits an index, the transaction is redone with every request checked, which
 /// classifies each one (conflict, idempotent duplicate, reused id). Measured here, this costs
 /// far less per batch than a single INSERT … SELECT statement checking every stream.
 ///

@@ -46,7 +46,7 @@ constexpr const char* read_journal_stmt = "rm_read_journal";
 constexpr const char* read_journal_sql =
     "SELECT position, stream_id, stream_type, version, event_type, schema_version, "
     "CASE WHEN stream_type = ANY($3::text[]) THEN payload::text END, "
-    "coalesce(metadata ->> 'correlation_id', '') "
+    "coalesce(correlation_id, '') "
     "FROM events WHERE position > $1 ORDER BY position LIMIT $2";
 
 constexpr const char* load_orders_stmt = "rm_load_orders";
@@ -867,7 +867,7 @@ constexpr const char* q_events_by_correlation_sql =
     "SELECT position, stream_id, stream_type, version, event_id::text, event_type, "
     "schema_version, payload::text, metadata::text, "
     "(extract(epoch FROM recorded_at) * 1000)::bigint "
-    "FROM events WHERE (metadata ->> 'correlation_id') = $1 ORDER BY position LIMIT $2";
+    "FROM events WHERE correlation_id = $1 ORDER BY position LIMIT $2";
 
 constexpr const char* q_events_after_stmt = "rq_events_after";
 constexpr const char* q_events_after_sql =

@@ -15,6 +15,7 @@
 using namespace saga::actors;
 using namespace saga::actors::test;
 namespace dom = saga::domain;
+namespace pay = saga::domain::payment;
 
 namespace {
 
@@ -206,6 +207,37 @@ BOOST_AUTO_TEST_CASE(an_item_unanswered_within_command_timeout_fails_and_the_res
   BOOST_TEST(eventually([&] { return rt.inventory_state("b7").state.available == 5; }));
   BOOST_TEST(rt.send("b7", restock(1, "next")).kind == reply_kind::accepted);
   BOOST_TEST(rt.inventory_state("b7").state.available == 6);
+}
+
+BOOST_AUTO_TEST_CASE(payment_commands_queued_behind_a_gateway_call_each_get_their_own_answer) {
+  // Payments ask the gateway before deciding (prepare): they are never batched, so each queued
+  // command is decided with its own gateway answer.
+  saga_setup setup;
+  setup.control->charges = gateway_control::slow;  // recorded, answered after hang_ms
+  setup.control->hang_ms = 300;
+  auto rt = setup.start();
+  const std::string id = "pay-b8";
+  auto charge = rt->send_async(
+      id, pay::process{id, "order-b8", "customer-b8", 5000, 1'700'000'000'000, "charge-b8", {}});
+  BOOST_REQUIRE(eventually([&] { return setup.control->charge_calls.load() == 1; }));
+  std::vector<std::future<command_reply<pay::event>>> refunds;
+  for (int i = 0; i < 3; ++i) {
+    refunds.push_back(rt->send_async(
+        id, pay::refund{"undo", 1'700'000'000'100 + i, "refund-b8-" + std::to_string(i), {}}));
+  }
+  BOOST_TEST(count_of<pay::payment_processed>(charge.get()) == 1u);
+  std::size_t refunded = 0;
+  std::size_t already = 0;
+  for (auto& f : refunds) {
+    auto r = f.get();
+    BOOST_TEST_MESSAGE("refund: " << r.message);
+    refunded += r.kind == reply_kind::accepted ? count_of<pay::payment_refunded>(r) : 0;
+    already += r.kind == reply_kind::rejected &&
+               r.rejection == saga::domain::rejection_code::already_refunded;
+  }
+  BOOST_TEST(refunded == 1u);
+  BOOST_TEST(already == 2u);
+  BOOST_TEST(setup.control->refund_calls.load() >= 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

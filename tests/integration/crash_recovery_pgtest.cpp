@@ -108,14 +108,14 @@ BOOST_AUTO_TEST_CASE(sigkill_with_hundreds_of_sagas_in_flight_then_recovery_fini
   {
     si::node_process node_a(
         "node-a",
-        node_args(db, "node-a", {"--demo-catalog", "--load", "1500", "--load-concurrency", "128"}),
+        node_args(db, "node-a", {"--demo-catalog", "--load", "3000", "--load-concurrency", "128"}),
         prefix);
     BOOST_REQUIRE_MESSAGE(node_a.wait_for_output("journal ready", 60s),
                           "node A did not migrate the journal");
     // Kill with 500 sagas in flight; should the sagas ever keep up with the load (a much
     // faster machine), kill near the end of the load anyway, and the check below tells.
     const auto loaded = poll_progress(db, node_a, 120s, [](const si::journal_progress& p) {
-      return (p.sagas >= 500 && p.unfinished_sagas() >= 500) || p.orders >= 1400;
+      return (p.sagas >= 500 && p.unfinished_sagas() >= 500) || p.orders >= 2800;
     });
     BOOST_REQUIRE_MESSAGE(node_a.running(),
                           "node A ended before the kill: " << node_a.wait_exit(0ms)->describe());
@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(sigkill_with_hundreds_of_sagas_in_flight_then_recovery_fini
   }
   BOOST_REQUIRE_GE(at_kill.sagas, 500);
   BOOST_REQUIRE_GE(at_kill.unfinished_sagas(), 300);
-  BOOST_REQUIRE_LT(at_kill.orders, 1500);  // killed mid-load, not after it
+  BOOST_REQUIRE_LT(at_kill.orders, 3000);  // killed mid-load, not after it
 
   recover_and_audit(db, prefix, at_kill);
 }

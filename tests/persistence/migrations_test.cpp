@@ -176,4 +176,60 @@ BOOST_AUTO_TEST_CASE(concurrent_start_ups_apply_each_migration_once) {
   BOOST_TEST((*count)[0][0] == "2");
 }
 
+BOOST_AUTO_TEST_CASE(the_correlation_column_is_backfilled_on_upgrade) {
+  // A journal written before 0006 gets events.correlation_id from its metadata, and traces read
+  // it through the new index.
+  throwaway_schema schema("corr");
+  std::vector<sp::migration_file> before;
+  for (const auto& f : sp::embedded_migrations()) {
+    if (f.name < "0006") before.push_back(f);
+  }
+  BOOST_REQUIRE(!before.empty());
+  BOOST_REQUIRE(sp::apply_migrations(database_url(), before, schema.options()).has_value());
+  const auto inserted = sp::run_sql(
+      database_url(),
+      "SET search_path TO " + schema.name +
+          "; INSERT INTO events (stream_id, stream_type, version, event_id, event_type, "
+          "schema_version, payload, metadata) VALUES "
+          "('s', 't', 1, '" +
+          sp::new_uuid() +
+          "', 'E', 1, '{}', '{\"correlation_id\": \"c-1\", \"node_id\": \"n\"}'), "
+          "('s', 't', 2, '" +
+          sp::new_uuid() +
+          "', 'E', 1, '{}', '{\"node_id\": \"n\"}'), "
+          "('s', 't', 3, '" +
+          sp::new_uuid() + "', 'E', 1, '{}', '{\"correlation_id\": \"c-1\"}')");
+  if (!inserted) BOOST_FAIL("inserting old events failed: " + inserted.error().message);
+  const auto upgraded = sp::apply_migrations(database_url(), schema.options());
+  if (!upgraded) BOOST_FAIL("upgrading failed: " + upgraded.error().message);
+  BOOST_TEST(upgraded->size() == sp::embedded_migrations().size() - before.size());
+  const auto rows = sp::run_sql(database_url(),
+                                "SELECT version, coalesce(correlation_id, '<null>')"
+                                " FROM " +
+                                    schema.name + ".events ORDER BY version");
+  BOOST_REQUIRE(rows.has_value());
+  BOOST_REQUIRE_EQUAL(rows->size(), 3u);
+  BOOST_TEST((*rows)[0][1] == "c-1");
+  BOOST_TEST((*rows)[1][1] == "<null>");
+  BOOST_TEST((*rows)[2][1] == "c-1");
+  // The expression index of 0004 is gone; the column's index replaces it.
+  BOOST_TEST(!table_exists(schema, "events_correlation_id_idx"));
+  BOOST_TEST(table_exists(schema, "events_correlation_idx"));
+  // New appends fill the column and follow the old events.
+  sp::pg_store_options o;
+  o.database_url = database_url();
+  o.schema = schema.name;
+  sp::pg_event_store store(o);
+  auto request = make_request("s", 3, 1);
+  request.events[0].metadata.correlation_id = "c-1";
+  const auto appended = store.append(request);
+  if (!appended) BOOST_FAIL(appended.error().message);
+  const auto trace = sp::run_sql(database_url(),
+                                 "SELECT string_agg(version::text, ',' ORDER BY "
+                                 "position) FROM " +
+                                     schema.name + ".events WHERE correlation_id = 'c-1'");
+  BOOST_REQUIRE(trace.has_value());
+  BOOST_TEST((*trace)[0][0] == "1,3,4");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

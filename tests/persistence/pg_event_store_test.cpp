@@ -1,6 +1,6 @@
 // PostgreSQL-specific behaviour of pg_event_store: commit-ordered positions, round trips per
-// batch, connection loss and recovery, and the per-request fallback when the database rejects
-// one request of a batch.
+// batch, text that survives the JSON batch encoding, the correlation column, connection loss and
+// recovery, and the per-request fallback when the database rejects one request of a batch.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -162,31 +162,242 @@ BOOST_AUTO_TEST_CASE(positions_are_commit_ordered_so_readers_never_skip_late_com
   BOOST_TEST(out.reader_saw_b);
 }
 
-BOOST_AUTO_TEST_CASE(a_batch_costs_four_round_trips_whatever_its_size) {
-  // BEGIN + journal_check, COPY (start, end), COMMIT.
+BOOST_AUTO_TEST_CASE(a_vouched_batch_costs_one_round_trip_and_a_checked_round_one_more) {
+  // Every request vouched for (new streams): BEGIN, journal_append, COMMIT in one query string.
   sp::pg_event_store store(options("test-round-trips"));
   BOOST_REQUIRE(store.connect().has_value());
+  std::vector<std::string> written;
   for (const int size : {1, 2, 200}) {
     std::vector<sp::append_request> batch;
     for (int i = 0; i < size; ++i) batch.push_back(make_request(unique_stream("rt"), 0, 2));
-    batch.push_back(make_request(unique_stream("rt-conflict"), 7, 1));  // costs nothing extra
     const auto before = store.round_trips();
     const auto results = store.append_batch(batch);
-    BOOST_TEST(store.round_trips() - before == 4u, "batch of " << size);
-    for (std::size_t i = 0; i + 1 < results.size(); ++i) require_ok(results[i]);
-    BOOST_TEST(!results.back().has_value());
+    BOOST_TEST(store.round_trips() - before == 1u, "batch of " << size);
+    for (const auto& r : results) require_ok(r);
+    written.push_back(batch.front().stream_id);
   }
-  // Nothing to copy: the check and the COMMIT.
+  // Streams at the version this store wrote are vouched for too, and so is a stream repeated in
+  // the batch (its second round builds on the first in the same query string).
+  const auto s = unique_stream("rt-twice");
+  const auto before_known = store.round_trips();
+  const auto known = store.append_batch({make_request(written[0], 2, 1), make_request(s, 0, 1),
+                                         make_request(written[1], 2, 3), make_request(s, 1, 1)});
+  BOOST_TEST(store.round_trips() - before_known == 1u);
+  for (const auto& r : known) require_ok(r);
+  BOOST_TEST(read_all_of(store, s).size() == 2u);
+  BOOST_TEST(read_all_of(store, written[1]).size() == 5u);
+
+  // A request this store cannot vouch for (a stream it has not seen) needs journal_check: BEGIN
+  // plus the check, then the inserts plus COMMIT; whatever the batch size.
+  for (const int size : {1, 200}) {
+    std::vector<sp::append_request> batch;
+    for (int i = 0; i < size; ++i) batch.push_back(make_request(unique_stream("rt"), 0, 2));
+    batch.push_back(make_request(unique_stream("rt-conflict"), 7, 1));
+    const auto before = store.round_trips();
+    const auto results = store.append_batch(batch);
+    BOOST_TEST(store.round_trips() - before == 2u, "batch of " << size << " and a check");
+    for (std::size_t i = 0; i + 1 < results.size(); ++i) require_ok(results[i]);
+    BOOST_REQUIRE(!results.back().has_value());
+    BOOST_TEST(results.back().error().code == sp::store_errc::version_conflict);
+  }
+  // Nothing to insert: the check, then COMMIT.
   const auto before_conflict = store.round_trips();
   BOOST_TEST(!store.append(make_request(unique_stream("rt-only-conflict"), 3, 1)).has_value());
   BOOST_TEST(store.round_trips() - before_conflict == 2u);
-  // A stream twice needs a second round: check and COPY again, one COMMIT.
-  const auto s = unique_stream("rt-twice");
-  const auto before_twice = store.round_trips();
-  const auto twice = store.append_batch({make_request(s, 0, 1), make_request(s, 1, 1)});
-  BOOST_TEST(store.round_trips() - before_twice == 7u);
-  require_ok(twice[0]);
-  require_ok(twice[1]);
+  // A stream another store moved on: checked (found at the expected version) and written.
+  sp::pg_event_store other(options("test-round-trips-other"));
+  const auto foreign = unique_stream("rt-foreign");
+  require_ok(other.append(make_request(foreign, 0, 2)));
+  const auto before_foreign = store.round_trips();
+  const auto ok = store.append(make_request(foreign, 2, 1));
+  require_ok(ok);
+  BOOST_TEST(ok->version == 3);
+  BOOST_TEST(store.round_trips() - before_foreign == 2u);
+  // Now known: vouched for.
+  const auto before_again = store.round_trips();
+  require_ok(store.append(make_request(foreign, 3, 1)));
+  BOOST_TEST(store.round_trips() - before_again == 1u);
+  // Two rounds that each need a check: one round trip each, plus the final COMMIT.
+  const auto t = unique_stream("rt-two-checks");
+  require_ok(other.append(make_request(t, 0, 1)));
+  const auto before_two = store.round_trips();
+  const auto two = store.append_batch({make_request(t, 1, 1), make_request(t, 5, 1)});
+  BOOST_TEST(store.round_trips() - before_two == 3u);
+  require_ok(two[0]);
+  BOOST_REQUIRE(!two[1].has_value());
+  BOOST_TEST(two[1].error().actual_version == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_huge_batch_is_sent_in_pieces_of_one_transaction) {
+  // 40 events of ~1 MB: several journal_append calls (a jsonb value is limited), and the query
+  // string goes out once mid-transaction; positions stay contiguous and in request order.
+  sp::pg_event_store store(options("test-huge-batch"));
+  BOOST_REQUIRE(store.connect().has_value());
+  const auto a = unique_stream("huge-a");
+  const auto b = unique_stream("huge-b");
+  auto ra = make_request(a, 0, 25);
+  auto rb = make_request(b, 0, 15);
+  int n = 0;
+  for (auto* r : {&ra, &rb}) {
+    for (auto& e : r->events) {
+      e.payload = R"({"n": )" + std::to_string(n++) + R"(, "pad": ")" +
+                  std::string(sp::max_payload_bytes - 40, 'x') + "\"}";
+    }
+  }
+  const auto before = store.round_trips();
+  const auto results = store.append_batch({ra, rb});
+  BOOST_TEST(store.round_trips() - before == 2u);
+  require_ok(results[0]);
+  require_ok(results[1]);
+  BOOST_TEST(results[1]->last_position == results[0]->last_position + 15);
+  std::int64_t position = results[0]->last_position - 25;
+  n = 0;
+  for (const auto& [stream, count] : {std::pair{a, 25u}, std::pair{b, 15u}}) {
+    const auto events = read_all_of(store, stream);
+    BOOST_REQUIRE_EQUAL(events.size(), count);
+    for (const auto& e : events) {
+      BOOST_TEST(e.position == ++position);
+      BOOST_TEST(e.payload.size() == sp::max_payload_bytes - 40 + 18 + std::to_string(n).size());
+      BOOST_TEST(e.payload.compare(0, 7 + std::to_string(n).size(),
+                                   R"({"n": )" + std::to_string(n) + ",") == 0);
+      ++n;
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_before_commit_hook_runs_before_commit_is_sent) {
+  // The hook needs the rows written and COMMIT not yet sent: one more round trip.
+  auto o = options("test-hook-round-trips");
+  const auto stream = unique_stream("hook");
+  std::size_t rows_seen_by_others = 99;
+  o.before_commit = [&] {
+    sp::pg_event_store observer(options("test-hook-observer"));
+    rows_seen_by_others = read_all_of(observer, stream).size();
+  };
+  sp::pg_event_store store(o);
+  BOOST_REQUIRE(store.connect().has_value());
+  const auto before = store.round_trips();
+  require_ok(store.append(make_request(stream, 0, 2)));
+  BOOST_TEST(store.round_trips() - before == 2u);
+  BOOST_TEST(rows_seen_by_others == 0u);  // not committed while the hook ran
+  BOOST_TEST(read_all_of(store, stream).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_conflict_in_one_stream_fails_only_that_stream) {
+  sp::pg_event_store other(options("test-conflict-other"));
+  const auto moved = unique_stream("conflict-moved");
+  require_ok(other.append(make_request(moved, 0, 3)));
+  sp::pg_event_store store(options("test-conflict"));
+  const auto a = unique_stream("conflict-a");
+  const auto b = unique_stream("conflict-b");
+  // Checked (unknown to this store) and wrong.
+  const auto results =
+      store.append_batch({make_request(a, 0, 2), make_request(moved, 1, 1), make_request(b, 0, 1)});
+  require_ok(results[0]);
+  BOOST_REQUIRE(!results[1].has_value());
+  BOOST_TEST(results[1].error().code == sp::store_errc::version_conflict);
+  BOOST_TEST(results[1].error().actual_version == 3);
+  require_ok(results[2]);
+  // The others' positions are contiguous, in request order.
+  BOOST_TEST(results[2]->last_position == results[0]->last_position + 1);
+  BOOST_TEST(read_all_of(store, a).size() == 2u);
+  BOOST_TEST(read_all_of(store, b).size() == 1u);
+  BOOST_TEST(read_all_of(store, moved).size() == 3u);
+
+  // Vouched for but stale (this store wrote version 1, another moved it on): the insert hits
+  // the unique index, and the redone transaction fails only that stream.
+  const auto stale = unique_stream("conflict-stale");
+  require_ok(store.append(make_request(stale, 0, 1)));
+  require_ok(other.append(make_request(stale, 1, 1)));
+  const auto c = unique_stream("conflict-c");
+  const auto again = store.append_batch({make_request(c, 0, 1), make_request(stale, 1, 1)});
+  require_ok(again[0]);
+  BOOST_REQUIRE(!again[1].has_value());
+  BOOST_TEST(again[1].error().code == sp::store_errc::version_conflict);
+  BOOST_TEST(again[1].error().actual_version == 2);
+  BOOST_TEST(read_all_of(store, c).size() == 1u);
+  BOOST_TEST(read_all_of(store, stale).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(text_with_quotes_backslashes_unicode_and_control_characters_round_trips) {
+  // The batch travels as one JSON array in one SQL string literal: every field must come back
+  // exactly. The payloads are written in jsonb's own output form (keys by length then bytes,
+  // ": " and ", "), so the stored text must equal them byte for byte.
+  const std::string payload_a =
+      R"({"a": "double \" single ' back \\ slash / $$ $j$", "c": "\b\f\n\r\t \u0001 \u001f", )"
+      R"("u": "héllo ☃ 😀 ë", "nested": {"x": [1, 2.50, -0.0000003, true, null, "'; DROP"]}})";
+  // Escaped input: jsonb stores the characters, and prints them raw.
+  const std::string payload_b = R"({"e":"\u00e9\ud83d\ude00\u2603","s":"\/"})";
+  const std::string payload_b_stored = R"({"e": "é😀☃", "s": "/"})";
+  const std::string weird = "it's \"quoted\" \\ tab\t nl\n bell\x07 é ☃";
+  const auto stream = unique_stream("weird") + "-" + weird;
+
+  sp::append_request r;
+  r.stream_id = stream;
+  r.stream_type = "type " + weird;
+  r.expected_version = 0;
+  for (const auto* payload : {&payload_a, &payload_b}) {
+    sp::new_event e = make_event();
+    e.event_type = "Event " + weird;
+    e.payload = *payload;
+    e.metadata.correlation_id = "corr " + weird;
+    e.metadata.causation_id = weird;
+    e.metadata.user_id = "'";
+    r.events.push_back(e);
+  }
+  sp::pg_event_store store(options("test-weird-text"));
+  const auto ok = store.append(r);
+  require_ok(ok);
+  const auto events = read_all_of(store, stream);
+  BOOST_REQUIRE_EQUAL(events.size(), 2u);
+  BOOST_TEST(events[0].payload == payload_a);
+  BOOST_TEST(events[1].payload == payload_b_stored);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    BOOST_TEST(e.stream_id == stream);
+    BOOST_TEST(e.stream_type == r.stream_type);
+    BOOST_TEST(e.event_type == r.events[i].event_type);
+    BOOST_TEST(e.event_id == r.events[i].event_id);
+    BOOST_TEST(e.metadata.correlation_id == r.events[i].metadata.correlation_id);
+    BOOST_TEST(e.metadata.causation_id == weird);
+    BOOST_TEST(e.metadata.command_id == "cmd");
+    BOOST_TEST(e.metadata.user_id == "'");
+    BOOST_TEST(e.version == static_cast<std::int64_t>(i + 1));
+  }
+  BOOST_TEST(events[1].position == ok->last_position);
+  // The correlation column holds the same text.
+  const auto column =
+      sp::run_sql(database_url(),
+                  "SELECT correlation_id = metadata ->> 'correlation_id', octet_length("
+                  "correlation_id) FROM events WHERE event_id = '" +
+                      r.events[0].event_id + "'");
+  BOOST_REQUIRE(column.has_value());
+  BOOST_REQUIRE_EQUAL(column->size(), 1u);
+  BOOST_TEST((*column)[0][0] == "t");
+  BOOST_TEST((*column)[0][1] == std::to_string(r.events[0].metadata.correlation_id.size()));
+}
+
+BOOST_AUTO_TEST_CASE(the_correlation_column_is_filled_and_null_without_a_correlation_id) {
+  sp::pg_event_store store(options("test-correlation-column"));
+  const auto stream = unique_stream("corr-column");
+  auto r = make_request(stream, 0, 3);
+  r.events[1].metadata.correlation_id.clear();  // the other metadata stays
+  require_ok(store.append(r));
+  const auto rows =
+      sp::run_sql(database_url(),
+                  "SELECT version, coalesce(correlation_id, '<null>'), metadata ->> 'causation_id' "
+                  "FROM events WHERE stream_id = '" +
+                      stream + "' ORDER BY version");
+  BOOST_REQUIRE(rows.has_value());
+  BOOST_REQUIRE_EQUAL(rows->size(), 3u);
+  BOOST_TEST((*rows)[0][1] == r.events[0].metadata.correlation_id);
+  BOOST_TEST((*rows)[1][1] == "<null>");
+  BOOST_TEST((*rows)[1][2] == "cause");
+  BOOST_TEST((*rows)[2][1] == r.events[2].metadata.correlation_id);
+  const auto events = read_all_of(store, stream);
+  BOOST_REQUIRE_EQUAL(events.size(), 3u);
+  BOOST_TEST(events[1].metadata.correlation_id.empty());
+  BOOST_TEST(events[2].metadata.correlation_id == r.events[2].metadata.correlation_id);
 }
 
 BOOST_AUTO_TEST_CASE(a_stale_version_remembered_by_one_store_still_conflicts) {

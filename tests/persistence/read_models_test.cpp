@@ -748,4 +748,58 @@ BOOST_AUTO_TEST_CASE(queries_validate_input_clamp_limits_and_page_newest_first) 
   BOOST_TEST(require(q.order("page-1000")).has_value());  // the connection is still usable
 }
 
+BOOST_AUTO_TEST_CASE(a_trace_finds_a_correlations_events_in_position_order) {
+  // Traces read events.correlation_id (filled by the journal writer), across streams and
+  // batches, and nothing of other correlations or of events without one.
+  scratch db;
+  auto store = db.store();
+  const std::string corr = "trace-it's \"odd\" \\ é";
+  const auto event = [](const std::string& correlation) {
+    sp::new_event e;
+    e.event_id = sp::new_uuid();
+    e.event_type = "Traced";
+    e.payload = R"({"k":1})";
+    e.metadata.correlation_id = correlation;
+    e.metadata.causation_id = "cause";
+    return e;
+  };
+  std::vector<std::string> expected_ids;
+  const auto traced = [&] {
+    auto e = event(corr);
+    expected_ids.push_back(e.event_id);
+    return e;
+  };
+  // One batch: streams interleaving the correlation with others and with none.
+  std::vector<sp::append_request> batch;
+  batch.push_back({"tr-a", "thing", 0, {traced(), event("other"), traced()}});
+  batch.push_back({"tr-b", "thing", 0, {event(""), traced()}});
+  batch.push_back({"tr-c", "thing", 0, {event("other")}});
+  for (const auto& r : store.append_batch(batch)) {
+    BOOST_REQUIRE_MESSAGE(r.has_value(), "append failed: " + (r ? "" : r.error().message));
+  }
+  // A later batch, a stream written first above.
+  auto later = store.append_batch(
+      {{"tr-b", "thing", 2, {traced()}}, {"tr-d", "thing", 0, {event(""), traced()}}});
+  for (const auto& r : later) {
+    BOOST_REQUIRE_MESSAGE(r.has_value(), "append failed: " + (r ? "" : r.error().message));
+  }
+
+  sp::read_model_queries q(db.queries());
+  const auto trace = require(q.events_by_correlation(corr, 100));
+  BOOST_REQUIRE_EQUAL(trace.size(), expected_ids.size());
+  for (std::size_t i = 0; i < trace.size(); ++i) {
+    BOOST_TEST(trace[i].event_id == expected_ids[i]);
+    BOOST_TEST(trace[i].metadata.correlation_id == corr);
+    BOOST_TEST(trace[i].metadata.causation_id == "cause");
+    if (i > 0) BOOST_TEST(trace[i - 1].position < trace[i].position);
+  }
+  BOOST_TEST(require(q.events_by_correlation("other", 100)).size() == 2u);
+  const auto limited = require(q.events_by_correlation(corr, 2));
+  BOOST_REQUIRE_EQUAL(limited.size(), 2u);
+  BOOST_TEST(limited[1].event_id == expected_ids[1]);
+  BOOST_TEST(require(q.events_by_correlation("nobody", 100)).empty());
+  // Events without one have no correlation id at all (not an empty one).
+  BOOST_TEST(db.sql("SELECT count(*) FROM events WHERE correlation_id IS NULL")[0][0] == "2");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
