@@ -37,6 +37,9 @@ struct region_handles;  // typed CAF handles, see actors/regions.hpp
 
 enum class aggregate_kind { order, payment, inventory, user, saga };
 
+/// One CAF scheduler thread per core (at least one).
+[[nodiscard]] std::size_t default_scheduler_threads() noexcept;
+
 /// How CAF's scheduler threads find work.
 enum class scheduler_policy {
   /// Per-thread queues; idle threads poll and steal (CAF's default; spins while idle).
@@ -53,7 +56,7 @@ struct runtime_options {
   persistence::writer_options writer;
   /// Detached journal reader actors (one store, i.e. one connection, each).
   std::size_t readers = 2;
-  /// CAF scheduler threads; 0 = CAF's default (one per core).
+  /// CAF scheduler threads; 0 = one per core (default_scheduler_threads()).
   std::size_t scheduler_threads = 0;
   /// Sharing by default: on small machines shared with PostgreSQL, stealing's idle polling
   /// costs the journal CPU (measured: fewer sagas/s, longer tails; see saga-bench sagas).

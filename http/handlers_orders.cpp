@@ -2,7 +2,8 @@
 // the order aggregate's state, the caller's orders from the read model, cancel and confirm.
 #include <cstdio>
 #include <mutex>
-#include <set>
+#include <optional>
+#include <vector>
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -62,15 +63,42 @@ void with_own_order(const exchange_ptr& ex, const std::string& id,
       });
 }
 
-/// Collects the inventory states of an order's products, then checks every item against the
-/// catalog (registered, same unit price).
+/// The catalog entries of an order's products (nullopt: not registered), from the cache or
+/// from the products' actors, then the check of every item against them (registered, same
+/// unit price).
 struct catalog_check {
   std::mutex mutex;
   std::size_t remaining = 0;
-  std::map<std::string, actors::state_reply<inv::state>> states;
+  std::map<std::string, std::optional<catalog_cache::product>> products;
+  std::optional<actors::state_reply<inv::state>> failure;  // a lookup that failed
 };
 
 void place(const exchange_ptr& ex, order_body body, std::string key);
+
+void check_items_then_place(const exchange_ptr& ex, const std::shared_ptr<order_body>& body,
+                            const std::shared_ptr<catalog_check>& check, std::string key) {
+  if (check->failure) {
+    ex->reply_problem(state_problem(*check->failure));
+    return;
+  }
+  problem bad = make_problem(422, "");
+  for (std::size_t i = 0; i < body->items.size(); ++i) {
+    const auto& item = body->items[i];
+    const auto& product = check->products.at(item.product_id);
+    const std::string at = "items[" + std::to_string(i) + "]";
+    if (!product)
+      bad.errors.emplace_back(at + ".productId", "unknown product '" + item.product_id + "'");
+    else if (product->price != item.unit_price)
+      bad.errors.emplace_back(at + ".price",
+                              "must equal the catalog price " + std::to_string(product->price));
+  }
+  if (!bad.errors.empty()) {
+    bad.detail = bad.errors.front().first + ": " + bad.errors.front().second;
+    ex->reply_problem(bad);
+    return;
+  }
+  place(ex, std::move(*body), std::move(key));
+}
 
 void place_order(const exchange_ptr& ex) {
   auto& core = *ex->core;
@@ -99,42 +127,37 @@ void place_order(const exchange_ptr& ex) {
   }
   auto body = std::make_shared<order_body>(std::move(parsed_body.value()));
   auto check = std::make_shared<catalog_check>();
-  std::set<std::string> products;
-  for (const auto& item : body->items) products.insert(item.product_id);
-  if (products.empty()) {
+  std::vector<std::string> to_ask;
+  for (const auto& item : body->items) {
+    if (check->products.count(item.product_id) != 0) continue;
+    auto cached = core.catalog.find(item.product_id);
+    if (!cached) to_ask.push_back(item.product_id);
+    check->products.emplace(item.product_id, std::move(cached));
+  }
+  if (check->products.empty()) {
     ex->reply_problem(validation_problem("items", "must not be empty"));
     return;
   }
-  check->remaining = products.size();
-  for (const auto& id : products) {
+  if (to_ask.empty()) {
+    check_items_then_place(ex, body, check, std::move(key));
+    return;
+  }
+  check->remaining = to_ask.size();
+  for (const auto& id : to_ask) {
     core.runtime.inventory_state(id, [ex, body, check, key, id](actors::state_reply<inv::state> r) {
       {
         std::lock_guard<std::mutex> lock(check->mutex);
-        check->states.emplace(id, std::move(r));
+        if (!r.ok) {
+          if (!check->failure) check->failure = std::move(r);
+        } else if (r.state.registered) {
+          catalog_cache::product p{r.state.name, r.state.price};
+          ex->core->catalog.remember(id, p);
+          check->products[id] = std::move(p);
+        }
         if (--check->remaining != 0) return;
       }
       if (!ex->live()) return;
-      problem bad = make_problem(422, "");
-      for (std::size_t i = 0; i < body->items.size(); ++i) {
-        const auto& item = body->items[i];
-        const auto& state = check->states.at(item.product_id);
-        const std::string at = "items[" + std::to_string(i) + "]";
-        if (!state.ok) {
-          ex->reply_problem(state_problem(state));
-          return;
-        }
-        if (!state.state.registered)
-          bad.errors.emplace_back(at + ".productId", "unknown product '" + item.product_id + "'");
-        else if (state.state.price != item.unit_price)
-          bad.errors.emplace_back(
-              at + ".price", "must equal the catalog price " + std::to_string(state.state.price));
-      }
-      if (!bad.errors.empty()) {
-        bad.detail = bad.errors.front().first + ": " + bad.errors.front().second;
-        ex->reply_problem(bad);
-        return;
-      }
-      place(ex, std::move(*body), key);
+      check_items_then_place(ex, body, check, key);
     });
   }
 }

@@ -80,6 +80,19 @@ void blocking_worker::stop() {
 
 // ---- server_core ----
 
+std::optional<catalog_cache::product> catalog_cache::find(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = products_.find(id);
+  if (it == products_.end()) return std::nullopt;
+  return it->second;
+}
+
+void catalog_cache::remember(const std::string& id, product p) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (products_.size() >= max_entries) return;
+  products_.insert_or_assign(id, std::move(p));
+}
+
 server_core::server_core(server_options opts, actors::runtime& rt, actors::read_side& rs,
                          auth::user_service& us, metrics_registry& m)
     : options(std::move(opts)),

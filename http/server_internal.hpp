@@ -90,6 +90,26 @@ struct scrape_memory {
   std::map<std::string, double> last;  ///< "metric/labels" → last cumulative value seen
 };
 
+/// Name and unit price of registered products, as POST /orders checks them. A registered
+/// product's name and price never change (the inventory domain has no command that changes
+/// them), so an entry, once seen, stays true; unregistered ids are never cached (they may be
+/// registered later). Saves asking the product's actor, whose whole state (reservations and
+/// idempotency memory included) a query copies. Thread-safe.
+class catalog_cache {
+ public:
+  struct product {
+    std::string name;
+    std::int64_t price = 0;
+  };
+  [[nodiscard]] std::optional<product> find(const std::string& id) const;
+  void remember(const std::string& id, product p);
+
+ private:
+  static constexpr std::size_t max_entries = 100'000;  // beyond it, lookups just ask the actor
+  mutable std::mutex mutex_;
+  std::map<std::string, product, std::less<>> products_;
+};
+
 /// What the server, its handlers and every in-flight request share. Outlives the server object
 /// while callbacks still hold requests: late answers find `stopped` set and are dropped.
 struct server_core {
@@ -106,6 +126,7 @@ struct server_core {
   auth::rate_limiter login_by_address;
   auth::rate_limiter orders_by_user;
   auth::rate_limiter orders_by_address;
+  catalog_cache catalog;
   const std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
 
   asio::io_context io;

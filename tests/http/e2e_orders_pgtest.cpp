@@ -231,6 +231,24 @@ BOOST_AUTO_TEST_CASE(client_prices_must_match_the_catalog_and_products_must_exis
     return count >= 1;
   });
   BOOST_CHECK_MESSAGE(count == 1, "expected exactly the one valid order: " << raw.describe());
+
+  // Known products' prices are cached after the first order; the check still applies to them.
+  auto cheap_mouse = ht::small_order_body();
+  cheap_mouse["items"][0]["price"] = 98999;
+  ht::check_problem(c.post("/orders", cheap_mouse, {bearer(u.token)}), 422, "items[0].price");
+  // An id that was unknown is not remembered as unknown: once registered, it can be ordered.
+  const ht::header_list admin{bearer(node.admin_token())};
+  const auto later = "p-later-" + ht::random_token(8);
+  auto later_order = ht::small_order_body();
+  later_order["items"][0]["productId"] = later;
+  later_order["items"][0]["price"] = 1234;
+  ht::check_problem(c.post("/orders", later_order, {bearer(u.token)}), 422, "items[0].productId");
+  ht::require_status(
+      c.post("/products",
+             json{{"productId", later}, {"name", "Later"}, {"price", 1234}, {"stock", 5}}, admin),
+      201);
+  const auto placed_later = ht::place_order(c, u.token, later_order);
+  ht::wait_order_status(c, u.token, placed_later.order_id, "CONFIRMED");
 }
 
 BOOST_AUTO_TEST_CASE(unknown_orders_and_sagas_are_404) {
