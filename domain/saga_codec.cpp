@@ -212,7 +212,9 @@ struct event_to_json {
                      e.next);
   }
   json operator()(const sg::step_started& e) const { return started_to_json(e); }
-  json operator()(const sg::step_succeeded& e) const {
+  /// SagaStepSucceeded and SagaStepCompensated: one target of an attempt answered.
+  template <class TargetDone>
+  json target_done(const TargetDone& e) const {
     return with_next({{"step", e.step},
                       {"phase", phase_name(e.phase_)},
                       {"attempt", e.attempt},
@@ -221,6 +223,7 @@ struct event_to_json {
                       {"at", e.at}},
                      e.next);
   }
+  json operator()(const sg::step_succeeded& e) const { return target_done(e); }
   json operator()(const sg::step_failed& e) const {
     return {{"step", e.step},
             {"phase", phase_name(e.phase_)},
@@ -235,15 +238,7 @@ struct event_to_json {
   json operator()(const sg::compensation_started& e) const {
     return with_next({{"reason", e.reason}, {"at", e.at}}, e.next);
   }
-  json operator()(const sg::step_compensated& e) const {
-    return with_next({{"step", e.step},
-                      {"phase", phase_name(e.phase_)},
-                      {"attempt", e.attempt},
-                      {"target", e.target},
-                      {"stepDone", e.step_done},
-                      {"at", e.at}},
-                     e.next);
-  }
+  json operator()(const sg::step_compensated& e) const { return target_done(e); }
   json operator()(const sg::saga_completed& e) const { return {{"at", e.at}}; }
   json operator()(const sg::saga_compensated& e) const {
     return {{"reason", e.reason}, {"at", e.at}};

@@ -185,6 +185,32 @@ struct user_service::impl {
     wake.notify_one();
     return true;
   }
+
+  /// Runs `work` (a registration or a login: `what`, for the log) on a worker and answers
+  /// `done` with its result; `unavailable` when it throws, when the service stops first or
+  /// when too many requests wait already.
+  void run_on_worker(const char* what, std::function<user_result(sp::pg_user_store&)> work,
+                     std::function<void(user_result)> done) {
+    auto shared_done = std::make_shared<std::function<void(user_result)>>(std::move(done));
+    job j;
+    j.run = [what, work = std::move(work), shared_done](sp::pg_user_store& store) {
+      user_result result = unexpected{error(auth_errc::unavailable, unavailable_message)};
+      try {
+        result = work(store);
+      } catch (const std::exception& e) {
+        spdlog::error("user service: {} failed: {}", what, e.what());
+      }
+      deliver(*shared_done, std::move(result));
+    };
+    j.cancel = [shared_done] {
+      deliver(*shared_done, unexpected{error(auth_errc::unavailable, unavailable_message)});
+    };
+    if (!submit(std::move(j))) {
+      deliver(*shared_done,
+              unexpected{error(auth_errc::unavailable,
+                               "too many account requests are waiting; try again later")});
+    }
+  }
 };
 
 user_service::user_service(std::string database_url, std::string schema, std::size_t workers,
@@ -227,26 +253,11 @@ void user_service::register_user(std::string email, std::string password, std::s
     deliver(done, unexpected{std::move(*bad)});
     return;
   }
-  auto shared_done = std::make_shared<std::function<void(user_result)>>(std::move(done));
-  impl::job j;
-  j.run = [email = std::move(email), password = std::move(password), name = std::move(name), role,
-           shared_done](sp::pg_user_store& store) {
-    user_result result = unexpected{error(auth_errc::unavailable, unavailable_message)};
-    try {
-      result = do_register(store, email, password, name, role);
-    } catch (const std::exception& e) {
-      spdlog::error("user service: registration failed: {}", e.what());
-    }
-    deliver(*shared_done, std::move(result));
-  };
-  j.cancel = [shared_done] {
-    deliver(*shared_done, unexpected{error(auth_errc::unavailable, unavailable_message)});
-  };
-  if (!impl_->submit(std::move(j))) {
-    deliver(*shared_done,
-            unexpected{error(auth_errc::unavailable,
-                             "too many account requests are waiting; try again later")});
-  }
+  impl_->run_on_worker(
+      "registration",
+      [email = std::move(email), password = std::move(password), name = std::move(name),
+       role](sp::pg_user_store& store) { return do_register(store, email, password, name, role); },
+      std::move(done));
 }
 
 void user_service::login(std::string email, std::string password,
@@ -260,26 +271,12 @@ void user_service::login(std::string email, std::string password,
                                    "email or password is too long or not valid UTF-8")});
     return;
   }
-  auto shared_done = std::make_shared<std::function<void(user_result)>>(std::move(done));
-  impl::job j;
-  j.run = [email = std::move(email), password = std::move(password),
-           shared_done](sp::pg_user_store& store) {
-    user_result result = unexpected{error(auth_errc::unavailable, unavailable_message)};
-    try {
-      result = do_login(store, email, password);
-    } catch (const std::exception& e) {
-      spdlog::error("user service: login failed: {}", e.what());
-    }
-    deliver(*shared_done, std::move(result));
-  };
-  j.cancel = [shared_done] {
-    deliver(*shared_done, unexpected{error(auth_errc::unavailable, unavailable_message)});
-  };
-  if (!impl_->submit(std::move(j))) {
-    deliver(*shared_done,
-            unexpected{error(auth_errc::unavailable,
-                             "too many account requests are waiting; try again later")});
-  }
+  impl_->run_on_worker(
+      "login",
+      [email = std::move(email), password = std::move(password)](sp::pg_user_store& store) {
+        return do_login(store, email, password);
+      },
+      std::move(done));
 }
 
 user_result user_service::ensure_admin(const std::string& raw_email, const std::string& password) {
