@@ -4,7 +4,7 @@ SAGA_PACKAGES=(
   build-essential cmake pkg-config ccache git ca-certificates
   libcaf-dev libpqxx-dev libpq-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libboost-test-dev librestinio-dev libasio-dev libhttp-parser-dev
-  libsodium-dev libcpp-jwt-dev libssl-dev libcli11-dev libtomlplusplus-dev libcurl4-openssl-dev wrk curl
+  libsodium-dev libcpp-jwt-dev libssl-dev libcli11-dev libtomlplusplus-dev libcurl4-openssl-dev libgoogle-perftools-dev wrk curl
   postgresql postgresql-client
 )
 
