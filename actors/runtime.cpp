@@ -20,6 +20,7 @@
 #include "actors/inspect.hpp"
 #include "actors/journal_reader.hpp"
 #include "actors/message_types.hpp"
+#include "actors/quiet_clock.hpp"
 #include "actors/regions.hpp"
 #include "actors/saga_inspect.hpp"
 #include "actors/services.hpp"
@@ -41,9 +42,9 @@ struct runtime_config : caf::actor_system_config {
     // (measured: ~1,150 vs ~1,600 sagas/s with `saga-bench sagas`).
     set("scheduler.max-threads",
         options.scheduler_threads > 0 ? options.scheduler_threads : default_scheduler_threads());
-    if (options.scheduler == scheduler_policy::sharing) {
-      set("scheduler.policy", caf::atom("sharing"));
-    }
+    const bool sharing = options.scheduler == scheduler_policy::sharing;
+    if (sharing) set("scheduler.policy", caf::atom("sharing"));
+    use_quiet_clock(*this, sharing);
   }
 };
 

@@ -509,6 +509,10 @@ const std::vector<key_def>& keys() {
         "journal.max_batch_requests", "append requests per group commit", 1, 1'000'000,
         [](auto& c) -> auto& { return c.journal.max_batch_requests; }));
     t.push_back(integer_key(
+        "journal.writer_lanes",
+        "group-commit writers (one connection each) the streams are spread over", 1, 64,
+        [](auto& c) -> auto& { return c.journal.writer_lanes; }));
+    t.push_back(integer_key(
         "journal.readers", "journal reader actors (one connection each)", 1, 64,
         [](auto& c) -> auto& { return c.journal.readers; }));
     // [log]

@@ -83,6 +83,7 @@ struct journal_settings {
   std::int64_t linger_us = 0;
   std::size_t max_batch_events = 2000;
   std::size_t max_batch_requests = 2000;
+  std::size_t writer_lanes = 1;
   std::size_t readers = 2;
 };
 

@@ -1,6 +1,7 @@
 #include "persistence/group_commit_writer.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace saga::persistence {
 
@@ -23,21 +24,30 @@ group_commit_writer::group_commit_writer(store_factory make_store, writer_option
   options_.max_batch_events = std::max<std::size_t>(options_.max_batch_events, 1);
   options_.max_batch_requests = std::max<std::size_t>(options_.max_batch_requests, 1);
   options_.max_attempts = std::max(options_.max_attempts, 1);
-  thread_ = std::thread([this] { run(); });
+  options_.lanes = std::max<std::size_t>(options_.lanes, 1);
+  for (std::size_t i = 0; i < options_.lanes; ++i) lanes_.push_back(std::make_unique<lane>());
+  // Started after every lane exists: stop() may run as soon as the first thread does.
+  for (auto& l : lanes_) l->thread = std::thread([this, p = l.get()] { run(*p); });
 }
 
 group_commit_writer::~group_commit_writer() { stop(); }
 
+group_commit_writer::lane& group_commit_writer::lane_of(const std::string& stream_id) {
+  if (lanes_.size() == 1) return *lanes_.front();
+  return *lanes_[std::hash<std::string>{}(stream_id) % lanes_.size()];
+}
+
 void group_commit_writer::submit(append_request request, callback done) {
   const auto n = request.events.size();
+  auto& l = lane_of(request.stream_id);
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!stopping_) {
-      queue_.push_back(
+    std::lock_guard<std::mutex> lock(l.mutex);
+    if (!l.stopping) {
+      l.queue.push_back(
           pending{std::move(request), std::move(done), std::chrono::steady_clock::now(), n});
-      queued_events_ += n;
-      // Only the writer waits on this, and only when the queue was empty or lingering.
-      wake_.notify_one();
+      l.queued_events += n;
+      // Only the lane's writer waits on this, and only when the queue was empty or lingering.
+      l.wake.notify_one();
       return;
     }
   }
@@ -53,13 +63,19 @@ std::future<append_result> group_commit_writer::submit(append_request request) {
 }
 
 void group_commit_writer::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+  for (auto& l : lanes_) {
+    {
+      std::lock_guard<std::mutex> lock(l->mutex);
+      l->stopping = true;
+    }
+    l->wake.notify_all();
   }
-  wake_.notify_all();
   std::lock_guard<std::mutex> lock(join_mutex_);
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  for (auto& l : lanes_) {
+    if (l->thread.joinable() && l->thread.get_id() != std::this_thread::get_id()) {
+      l->thread.join();
+    }
+  }
 }
 
 writer_stats group_commit_writer::stats() const {
@@ -75,41 +91,44 @@ writer_stats group_commit_writer::stats() const {
   s.total_batch_us = total_batch_us_.load();
   s.total_latency_us = total_latency_us_.load();
   s.max_latency_us = max_latency_us_.load();
-  std::lock_guard<std::mutex> lock(mutex_);
-  s.queue_depth = queue_.size();
+  for (const auto& l : lanes_) {
+    std::lock_guard<std::mutex> lock(l->mutex);
+    s.queue_depth += l->queue.size();
+  }
   return s;
 }
 
-void group_commit_writer::run() {
+void group_commit_writer::run(lane& l) {
   std::vector<pending> batch;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping and drained
-      if (options_.linger.count() > 0 && !stopping_ && queued_events_ < options_.max_batch_events &&
-          queue_.size() < options_.max_batch_requests) {
-        wake_.wait_for(lock, options_.linger, [this] {
-          return stopping_ || queued_events_ >= options_.max_batch_events ||
-                 queue_.size() >= options_.max_batch_requests;
+      std::unique_lock<std::mutex> lock(l.mutex);
+      l.wake.wait(lock, [&l] { return !l.queue.empty() || l.stopping; });
+      if (l.queue.empty()) return;  // stopping and drained
+      if (options_.linger.count() > 0 && !l.stopping &&
+          l.queued_events < options_.max_batch_events &&
+          l.queue.size() < options_.max_batch_requests) {
+        l.wake.wait_for(lock, options_.linger, [&] {
+          return l.stopping || l.queued_events >= options_.max_batch_events ||
+                 l.queue.size() >= options_.max_batch_requests;
         });
       }
       std::size_t events = 0;
-      while (!queue_.empty() && batch.size() < options_.max_batch_requests) {
-        const auto n = queue_.front().events;
+      while (!l.queue.empty() && batch.size() < options_.max_batch_requests) {
+        const auto n = l.queue.front().events;
         if (!batch.empty() && events + n > options_.max_batch_events) break;
         events += n;
-        queued_events_ -= n;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        l.queued_events -= n;
+        batch.push_back(std::move(l.queue.front()));
+        l.queue.pop_front();
       }
     }
-    write_batch(batch);
+    write_batch(l, batch);
     batch.clear();
   }
 }
 
-void group_commit_writer::write_batch(std::vector<pending>& batch) {
+void group_commit_writer::write_batch(lane& l, std::vector<pending>& batch) {
   // The requests still to write (moved out of `batch`, not copied: payloads can be large) and
   // where each came from; both shrink as requests get a final answer.
   std::vector<append_request> requests;
@@ -126,9 +145,9 @@ void group_commit_writer::write_batch(std::vector<pending>& batch) {
   for (int attempt = 1; !requests.empty(); ++attempt) {
     const bool last_attempt = attempt >= options_.max_attempts;
     std::vector<append_result> results;
-    if (!store_) {
+    if (!l.store) {
       try {
-        store_ = make_store_();
+        l.store = make_store_();
       } catch (const std::exception& e) {
         results.assign(requests.size(),
                        unexpected{retryable(std::string("cannot create store: ") + e.what())});
@@ -136,9 +155,9 @@ void group_commit_writer::write_batch(std::vector<pending>& batch) {
         results.assign(requests.size(), unexpected{retryable("cannot create store")});
       }
     }
-    if (store_) {
+    if (l.store) {
       const auto started = std::chrono::steady_clock::now();
-      results = store_->append_batch(requests);
+      results = l.store->append_batch(requests);
       const auto took = micros_since(started);
       last_batch_us_.store(took);
       total_batch_us_.fetch_add(took);

@@ -1,6 +1,13 @@
 // Group commit: collects appends from many callers and streams and writes whatever is queued
 // with one event_store::append_batch (one transaction), then answers each caller. Runs its own
-// thread (not a CAF thread) that owns its own event_store; submit() and stats() are thread-safe.
+// threads (not CAF threads), each owning its own event_store; submit() and stats() are
+// thread-safe.
+//
+// With `lanes` > 1 the streams are spread over that many such writers by a hash of the stream
+// id, each with its own store (connection), so a batch can be sent while another commits. A
+// stream always goes to the same lane: its appends stay in submission order, and the store's
+// memory of committed versions stays valid. The journal itself orders the lanes' commits (its
+// lock draws positions in commit order), so readers see no gap.
 #pragma once
 
 #include <atomic>
@@ -30,6 +37,8 @@ struct writer_options {
   /// appends are idempotent by event id.
   int max_attempts = 3;
   std::chrono::milliseconds retry_backoff{20};  ///< doubled after each failed attempt
+  /// Independent writers (threads and connections) the streams are spread over.
+  std::size_t lanes = 1;
 };
 
 /// Counters for metrics; a consistent-enough snapshot (each field is read atomically).
@@ -53,25 +62,25 @@ class group_commit_writer {
   using store_factory = std::function<std::unique_ptr<event_store>()>;
   using callback = std::function<void(append_result)>;
 
-  /// Starts the writer thread; it calls `make_store` once (again only if that threw) to get the
-  /// store it owns, so a PostgreSQL store opens its connection on that thread.
+  /// Starts the writer threads; each calls `make_store` once (again only if that threw) to get
+  /// the store it owns, so a PostgreSQL store opens its connection on that thread.
   explicit group_commit_writer(store_factory make_store, writer_options options = {});
   /// Stops (draining the queue) and joins.
   ~group_commit_writer();
   group_commit_writer(const group_commit_writer&) = delete;
   group_commit_writer& operator=(const group_commit_writer&) = delete;
 
-  /// Queues an append; `done` runs exactly once, on the writer thread, with this request's own
-  /// result. It must not block (it may call submit()). Requests are written in submission
-  /// order, so a caller may pipeline appends to one stream (expected versions chained): a
-  /// later one builds on an earlier one, even in the same batch. After stop() `done` runs at
-  /// once, on the caller's thread, with `retryable` ("journal writer stopped").
+  /// Queues an append; `done` runs exactly once, on a writer thread, with this request's own
+  /// result. It must not block (it may call submit()). Requests to one stream are written in
+  /// submission order, so a caller may pipeline appends to one stream (expected versions
+  /// chained): a later one builds on an earlier one, even in the same batch. After stop() `done`
+  /// runs at once, on the caller's thread, with `retryable` ("journal writer stopped").
   void submit(append_request request, callback done);
 
   /// Same, answered through a future.
   [[nodiscard]] std::future<append_result> submit(append_request request);
 
-  /// Stops accepting appends, writes everything already queued, answers it, joins the thread.
+  /// Stops accepting appends, writes everything already queued, answers it, joins the threads.
   /// Idempotent; any thread. From a callback it only stops accepting (the writer cannot join
   /// itself); never destroy the writer from one of its own callbacks.
   void stop();
@@ -86,19 +95,25 @@ class group_commit_writer {
     std::size_t events = 0;
   };
 
-  void run();
-  void write_batch(std::vector<pending>& batch);
+  /// One writer: its queue, its store and its thread.
+  struct lane {
+    mutable std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<pending> queue;
+    std::size_t queued_events = 0;
+    bool stopping = false;
+    std::unique_ptr<event_store> store;  // this lane's thread only
+    std::thread thread;
+  };
+
+  void run(lane& l);
+  void write_batch(lane& l, std::vector<pending>& batch);
   void answer(pending& p, append_result result);
+  [[nodiscard]] lane& lane_of(const std::string& stream_id);
 
   store_factory make_store_;
   writer_options options_;
-  std::unique_ptr<event_store> store_;  // writer thread only
-
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<pending> queue_;
-  std::size_t queued_events_ = 0;
-  bool stopping_ = false;
+  std::vector<std::unique_ptr<lane>> lanes_;
 
   std::atomic<std::uint64_t> batches_{0}, requests_{0}, events_{0}, failed_{0}, retries_{0};
   std::atomic<std::uint64_t> last_batch_requests_{0}, last_batch_events_{0}, last_batch_us_{0};
@@ -106,7 +121,6 @@ class group_commit_writer {
   std::atomic<std::uint64_t> total_latency_us_{0}, max_latency_us_{0};
 
   std::mutex join_mutex_;
-  std::thread thread_;  // last: starts after everything above is initialized
 };
 
 }  // namespace saga::persistence

@@ -46,6 +46,7 @@ struct sagas_config {
   std::string scheduler;          // empty: runtime default
   long linger_us = -1;            // < 0: writer default
   std::size_t max_in_flight = 0;  // 0: runtime default
+  std::size_t lanes = 0;          // 0: writer default
 };
 
 constexpr sd::money normal_price = 1'000;
@@ -85,6 +86,7 @@ void sagas_usage(std::ostream& out) {
          "  --linger-us N      group-commit linger in microseconds (default: the writer's)\n"
          "  --max-in-flight N  commands a region sends to one actor at a time (default: the "
          "runtime's)\n"
+         "  --writer-lanes N   journal writer threads/connections (default: the runtime's)\n"
          "The last output line is {\"mode\":\"sagas\",\"count\":…,\"completed\":…,"
          "\"compensated\":…,\"failed\":…,\"stuck\":…,\"sagas_per_s\":…,\"p50_ms\":…,"
          "\"p99_ms\":…,\"events_per_s\":…,\"raw_batch_eps\":…}.\n";
@@ -95,7 +97,7 @@ int run_sagas(const std::vector<std::string>& args) {
   try {
     options opts(args, {"--count", "--concurrency", "--products", "--decline-pct", "--grace-s",
                         "--raw-events", "--database-url", "--readers", "--threads", "--scheduler",
-                        "--linger-us", "--max-in-flight"});
+                        "--linger-us", "--max-in-flight", "--writer-lanes"});
     c.database_url = database_url(opts);
     c.count = opts.count("--count", c.count, 1);
     c.concurrency = opts.count("--concurrency", c.concurrency, 1);
@@ -110,6 +112,7 @@ int run_sagas(const std::vector<std::string>& args) {
     if (!c.scheduler.empty() && c.scheduler != "stealing" && c.scheduler != "sharing")
       throw bad_args("--scheduler is stealing or sharing");
     c.max_in_flight = opts.count("--max-in-flight", 0, 1);
+    c.lanes = opts.count("--writer-lanes", 0, 1);
     if (opts.has("--linger-us")) c.linger_us = static_cast<long>(opts.count("--linger-us", 0));
   } catch (const bad_args& e) {
     std::cerr << "saga-bench sagas: " << e.what() << "\n\n";
@@ -131,6 +134,7 @@ int run_sagas(const std::vector<std::string>& args) {
     if (c.scheduler == "stealing") ro.scheduler = sa::scheduler_policy::stealing;
     if (c.scheduler == "sharing") ro.scheduler = sa::scheduler_policy::sharing;
     if (c.max_in_flight > 0) ro.regions.max_in_flight = c.max_in_flight;
+    if (c.lanes > 0) ro.writer.lanes = c.lanes;
     if (c.linger_us >= 0) ro.writer.linger = std::chrono::microseconds(c.linger_us);
     ro.gateway = [url = c.database_url, name = schema.name()] {
       sp::gateway_options g;

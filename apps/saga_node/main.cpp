@@ -127,6 +127,7 @@ sa::runtime_options runtime_options_of(const sc::node_config& s) {
   options.writer.linger = std::chrono::microseconds(s.journal.linger_us);
   options.writer.max_batch_events = s.journal.max_batch_events;
   options.writer.max_batch_requests = s.journal.max_batch_requests;
+  options.writer.lanes = s.journal.writer_lanes;
   options.gateway = [url = s.database_url, payment = s.payment] {
     sp::gateway_options g;
     g.decline_above = payment.decline_above;

@@ -150,6 +150,7 @@ BOOST_AUTO_TEST_CASE(defaults_agree_with_the_runtime_options) {
   BOOST_CHECK(runtime.scheduler == saga::actors::scheduler_policy::sharing);
   BOOST_CHECK(c.actors.scheduler == sc::scheduler_kind::sharing);
   BOOST_CHECK_EQUAL(c.journal.readers, runtime.readers);
+  BOOST_CHECK_EQUAL(c.journal.writer_lanes, writer.lanes);
   BOOST_CHECK_EQUAL(c.journal.linger_us, writer.linger.count());
   BOOST_CHECK_EQUAL(c.journal.max_batch_events, writer.max_batch_events);
   BOOST_CHECK_EQUAL(c.journal.max_batch_requests, writer.max_batch_requests);
@@ -328,6 +329,7 @@ BOOST_AUTO_TEST_CASE(every_invalid_value_names_its_key_and_exits_2) {
        "actors.max_restart_backoff_ms",
        "100 < 500"},
       {{"--journal-readers", "0"}, {}, "", "journal.readers", "1..64"},
+      {{"--journal-writer-lanes", "65"}, {}, "", "journal.writer_lanes", "1..64"},
       {{"--journal-max-batch-events", "0"}, {}, "", "journal.max_batch_events", "1..1000000"},
       {{}, {}, "[journal]\nlinger_us = [1, 2]\n", "journal.linger_us", "another type"},
   };
