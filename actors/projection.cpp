@@ -1,7 +1,9 @@
 // The projection actor: detached, so the blocking journal reads, view writes and LISTEN waits
 // run on its own thread. It drives itself with `tick` messages: each tick drains the journal in
 // batches (for at most max_drain), then waits up to idle_wait for a notification, then sends
-// itself the next tick, so an exit message is handled between two ticks.
+// itself the next tick, so an exit message is handled between two ticks. A tick whose last
+// batch applied events without filling up ends there instead, with the next tick due after
+// batch_interval (coalescing: see projection_options).
 #include "actors/projection.hpp"
 
 #include <algorithm>
@@ -135,6 +137,11 @@ void tick(projection_self self) {
       auto result = st.projector->run_batch();
       if (!result) return failed(self, result.error());
       succeeded(self, *result);
+      if (!result->busy && !result->full && result->events_read > 0 &&
+          st.options.batch_interval.count() > 0) {
+        self->delayed_send(self, st.options.batch_interval, tick_atom::value);
+        return;
+      }
       if (result->busy || !result->full) break;
       if (std::chrono::steady_clock::now() >= until) {
         self->send(self, tick_atom::value);  // more to do, but let the mailbox in first

@@ -27,6 +27,11 @@ struct projection_options {
   std::chrono::milliseconds idle_wait{std::chrono::milliseconds(150)};
   /// Batches run back to back for at most this long before the mailbox (exit) is looked at.
   std::chrono::milliseconds max_drain{std::chrono::milliseconds(200)};
+  /// After a batch that applied events but did not fill up, the next one starts this much
+  /// later, so that under load one batch takes several events of each stream (a saga's whole
+  /// run, say) and writes its row once instead of once per event. An idle projection still
+  /// applies the first new event at once. 0 = read again right away.
+  std::chrono::milliseconds batch_interval{std::chrono::milliseconds(100)};
   /// Delay after a failed batch; doubled per consecutive failure up to max_retry_backoff.
   std::chrono::milliseconds retry_backoff{std::chrono::milliseconds(100)};
   std::chrono::milliseconds max_retry_backoff{std::chrono::seconds(10)};

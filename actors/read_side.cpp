@@ -230,6 +230,7 @@ struct read_side::impl {
       p.projector.batch_size = options.batch_size;
       p.idle_wait = options.idle_wait;
       p.max_drain = options.max_drain;
+      p.batch_interval = options.batch_interval;
       p.retry_backoff = options.retry_backoff;
       p.max_retry_backoff = options.max_retry_backoff;
       auto monitor = std::make_shared<projection_monitor>(p.projector.name);

@@ -38,6 +38,8 @@ struct read_side_options {
   std::size_t batch_size = 2000;  ///< journal events per projection transaction
   std::chrono::milliseconds idle_wait{std::chrono::milliseconds(150)};
   std::chrono::milliseconds max_drain{std::chrono::milliseconds(200)};
+  /// See projection_options::batch_interval.
+  std::chrono::milliseconds batch_interval{std::chrono::milliseconds(100)};
   std::chrono::milliseconds retry_backoff{std::chrono::milliseconds(100)};
   std::chrono::milliseconds max_retry_backoff{std::chrono::seconds(10)};
   /// Detached query actors (connections); queries are spread over them round-robin.

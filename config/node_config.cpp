@@ -364,6 +364,10 @@ const std::vector<key_def>& keys() {
         [](auto& c) -> auto& { return c.projections; }));
     t.back().flag = "--no-projections";
     t.back().flag_sets = false;
+    t.push_back(integer_key(
+        "projection_batch_interval_ms",
+        "pause before the next projection batch after one that did not fill up; 0 = none", 0,
+        10'000, [](auto& c) -> auto& { return c.projection_batch_interval_ms; }));
     t.push_back(bool_key(
         "demo_catalog", "register the demo products at start-up",
         [](auto& c) -> auto& { return c.demo_catalog; }));

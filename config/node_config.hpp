@@ -102,6 +102,8 @@ struct node_config {
   actor_settings actors;
   journal_settings journal;
   bool projections = true;  ///< run the read-model projections
+  /// Pause before the next projection batch after one that did not fill up (coalescing).
+  std::int64_t projection_batch_interval_ms = 100;
   log_settings log;
   bool demo_catalog = false;  ///< register the demo products at start-up
   std::size_t load = 0;       ///< demo orders to place after start-up

@@ -1,5 +1,9 @@
 // Sagas: status by correlation id (read model; customers see only their own), the active list,
 // and the operator's retry and compensate (runtime commands to the saga actor).
+#include <algorithm>
+
+#include "actors/aggregate_traits.hpp"
+#include "actors/saga_traits.hpp"
 #include "http/bodies.hpp"
 #include "http/server_internal.hpp"
 
@@ -8,6 +12,65 @@ namespace saga::http::detail {
 namespace sg = domain::sagas;
 
 namespace {
+
+/// Answers with `view`: admins always, customers only for their own order (ownership lives on
+/// the order: its aggregate knows the customer).
+void reply_saga_view(const exchange_ptr& ex, const std::string& cid, persistence::saga_view view) {
+  if (ex->is_admin()) {
+    ex->reply_json(200, saga_json(view));
+    return;
+  }
+  const std::string order_id = view.order_id;
+  ex->core->runtime.order_state(
+      order_id, [ex, cid, view = std::move(view)](actors::state_reply<domain::order::state> o) {
+        if (!o.ok) {
+          ex->reply_problem(state_problem(o));
+          return;
+        }
+        if (o.state.customer_id != ex->user_id()) {
+          ex->reply_problem(404, "no saga with correlation id " + cid);
+          return;
+        }
+        ex->reply_json(200, saga_json(view));
+      });
+}
+
+/// The view lags the journal (projection_batch_interval_ms and the batch itself): a saga that
+/// started just now, e.g. by the POST /orders that returned this correlation id, may not be in
+/// it yet. Its SagaStarted is in the journal, though; the saga's actor has the live state.
+void saga_status_from_journal(const exchange_ptr& ex, const std::string& cid) {
+  ex->core->reads.events_by_correlation(
+      cid, 20, [ex, cid](actors::query_result<std::vector<persistence::recorded_event>> r) {
+        if (!r) {
+          ex->reply_problem(problem_of(r.error()));
+          return;
+        }
+        // Saga streams are "saga-<saga id>" (stream_id_of).
+        const auto prefix = actors::stream_id_of(actors::saga_traits::stream_type, "");
+        const auto started =
+            std::find_if(r->begin(), r->end(), [&prefix](const persistence::recorded_event& e) {
+              return e.stream_type == actors::saga_traits::stream_type &&
+                     e.stream_id.size() > prefix.size() && e.stream_id.rfind(prefix, 0) == 0;
+            });
+        if (started == r->end()) {
+          ex->reply_problem(404, "no saga with correlation id " + cid);
+          return;
+        }
+        ex->core->runtime.saga_state(
+            started->stream_id.substr(prefix.size()),
+            [ex, cid](actors::state_reply<domain::sagas::state> s) {
+              if (!s.ok) {
+                ex->reply_problem(state_problem(s));
+                return;
+              }
+              if (s.state.status_ == sg::status::none || s.state.correlation_id != cid) {
+                ex->reply_problem(404, "no saga with correlation id " + cid);
+                return;
+              }
+              reply_saga_view(ex, cid, persistence::saga_view_of(s.state));
+            });
+      });
+}
 
 void saga_status(const exchange_ptr& ex) {
   const std::string cid = ex->params.at(0);
@@ -18,28 +81,10 @@ void saga_status(const exchange_ptr& ex) {
           return;
         }
         if (!r.value()) {
-          ex->reply_problem(404, "no saga with correlation id " + cid);
+          saga_status_from_journal(ex, cid);
           return;
         }
-        auto view = std::move(*r.value());
-        if (ex->is_admin()) {
-          ex->reply_json(200, saga_json(view));
-          return;
-        }
-        // Ownership lives on the order: its aggregate knows the customer.
-        const std::string order_id = view.order_id;
-        ex->core->runtime.order_state(order_id, [ex, cid, view = std::move(view)](
-                                                    actors::state_reply<domain::order::state> o) {
-          if (!o.ok) {
-            ex->reply_problem(state_problem(o));
-            return;
-          }
-          if (o.state.customer_id != ex->user_id()) {
-            ex->reply_problem(404, "no saga with correlation id " + cid);
-            return;
-          }
-          ex->reply_json(200, saga_json(view));
-        });
+        reply_saga_view(ex, cid, std::move(*r.value()));
       });
 }
 

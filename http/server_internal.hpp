@@ -256,7 +256,6 @@ problem state_problem(const actors::state_reply<State>& r) {
 [[nodiscard]] json product_json(const domain::inventory::state& s);
 [[nodiscard]] json product_json(const persistence::inventory_view& v);
 [[nodiscard]] json saga_json(const persistence::saga_view& v);
-[[nodiscard]] json saga_json(const domain::sagas::state& s);
 [[nodiscard]] json event_json(const persistence::recorded_event& e);
 
 }  // namespace saga::http::detail

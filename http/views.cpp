@@ -83,33 +83,6 @@ json saga_json(const persistence::saga_view& v) {
           {"version", v.version}};
 }
 
-json saga_json(const domain::sagas::state& s) {
-  namespace sg = domain::sagas;
-  json steps = json::array();
-  for (std::size_t i = 0; i < s.step_names.size(); ++i) {
-    const auto status = i < s.steps.size() ? s.steps[i].status_ : sg::step_status::pending;
-    steps.push_back({{"name", s.step_names[i]}, {"status", std::string(sg::to_string(status))}});
-  }
-  std::string current;
-  if (s.phase_ == sg::phase::on_compensated)
-    current = "on_compensated";
-  else if (s.current_step >= 0 && static_cast<std::size_t>(s.current_step) < s.step_names.size() &&
-           s.attempt > 0)
-    current = s.step_names[static_cast<std::size_t>(s.current_step)];
-  return {{"sagaId", s.saga_id},
-          {"sagaType", s.saga_type},
-          {"correlationId", s.correlation_id},
-          {"orderId", s.input.order_id},
-          {"status", std::string(sg::to_string(s.status_))},
-          {"currentStep", text_or_null(current)},
-          {"steps", std::move(steps)},
-          {"failureReason", text_or_null(s.failure_reason)},
-          {"compensationReason", text_or_null(s.compensation_reason)},
-          {"startedAt", iso8601(s.started_at)},
-          {"updatedAt", iso8601(s.updated_at)},
-          {"version", s.version}};
-}
-
 json event_json(const persistence::recorded_event& e) {
   json payload = json::parse(e.payload, nullptr, false);
   if (payload.is_discarded()) payload = e.payload;  // stored text that is not JSON: show it as is

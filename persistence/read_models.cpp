@@ -910,6 +910,8 @@ order_view order_view_of(const dom::order::state& s) {
   return v;
 }
 
+}  // namespace
+
 saga_view saga_view_of(const dom::sagas::state& s) {
   saga_view v;
   v.saga_id = s.saga_id;
@@ -936,6 +938,8 @@ saga_view saga_view_of(const dom::sagas::state& s) {
   v.version = s.version;
   return v;
 }
+
+namespace {
 
 order_view order_from_row(const pqxx::row& r) {
   auto state = dom::decode_order_state(r[1].c_str());

@@ -15,6 +15,7 @@
 
 #include "domain/expected.hpp"
 #include "domain/order.hpp"
+#include "domain/saga.hpp"
 #include "domain/types.hpp"
 #include "persistence/event_store.hpp"
 
@@ -82,6 +83,9 @@ struct saga_view {
   domain::timestamp updated_at = 0;
   std::int64_t version = 0;
 };
+
+/// The sagas_view row of a saga in this state (what the projection writes for it).
+[[nodiscard]] saga_view saga_view_of(const domain::sagas::state& s);
 
 /// A projection's stored progress.
 struct projection_checkpoint {

@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
     if (s.projections) {
       sa::read_side_options ro;
       ro.database_url = s.database_url;
+      ro.batch_interval = std::chrono::milliseconds(s.projection_batch_interval_ms);
       reads = std::make_unique<sa::read_side>(rt.system(), ro);
     }
     sp::pg_event_store journal(store);

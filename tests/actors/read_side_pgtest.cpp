@@ -362,6 +362,45 @@ BOOST_AUTO_TEST_CASE(a_journal_notification_wakes_an_idle_projection) {
   stop_within(rs, 7s);  // a waiting projection notices the exit after at most idle_wait
 }
 
+BOOST_AUTO_TEST_CASE(events_arriving_right_after_a_batch_wait_for_the_interval_and_go_in_one) {
+  scratch db;
+  runtime rt(fast_options(), db.factory());
+  auto options = db.read_options();
+  options.idle_wait = 5s;
+  options.batch_interval = 500ms;
+  options.stop_timeout = 10s;
+  auto rs = std::make_unique<read_side>(rt.system(), options);
+  auto store = db.store();
+  const auto order_event = [](const std::string& id) {
+    return std::vector<dom::encoded_event>{dom::encode(
+        dom::order::event{dom::order::order_created{id, "c1", {}, 0, "", "", "", t0, "k-" + id}})};
+  };
+  // Idle: the first event is applied at once, not after the interval.
+  std::this_thread::sleep_for(300ms);
+  auto started = std::chrono::steady_clock::now();
+  const auto first = append(*store, "order", "order-b0", 0, order_event("b0"), "");
+  BOOST_REQUIRE(rs->wait_caught_up(first, 10s));
+  BOOST_TEST((std::chrono::steady_clock::now() - started < 400ms));
+  const auto batches_before = require(rs->status()).projections.at(0).batches;
+  // Three commits right after that batch: one batch takes them all, once the interval is over.
+  started = std::chrono::steady_clock::now();
+  std::int64_t last = 0;
+  for (const auto* id : {"b1", "b2", "b3"}) {
+    last = append(*store, "order", std::string("order-") + id, 0, order_event(id), "");
+  }
+  BOOST_REQUIRE(rs->wait_caught_up(last, 10s));
+  const auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST_MESSAGE("burst projected after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                     << " ms");
+  BOOST_TEST((took >= 300ms));  // the interval (500 ms) less what passed before the burst
+  const auto status = require(rs->status());
+  BOOST_TEST(status.projections.at(0).batches == batches_before + 1);
+  BOOST_TEST(status.projections.at(0).events_applied == 4u);
+  for (const auto* id : {"b1", "b2", "b3"}) BOOST_TEST(require(rs->order(id)).has_value());
+  stop_within(rs, 7s);
+}
+
 BOOST_AUTO_TEST_CASE(an_undecodable_event_stops_the_projection_and_shows_in_the_status) {
   scratch db;
   runtime rt(fast_options(), db.factory());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/options.hpp"
+#include "actors/read_side.hpp"
 #include "actors/runtime.hpp"
 #include "config/node_config.hpp"
 #include "persistence/group_commit_writer.hpp"
@@ -151,6 +152,8 @@ BOOST_AUTO_TEST_CASE(defaults_agree_with_the_runtime_options) {
   BOOST_CHECK(c.actors.scheduler == sc::scheduler_kind::sharing);
   BOOST_CHECK_EQUAL(c.journal.readers, runtime.readers);
   BOOST_CHECK_EQUAL(c.journal.writer_lanes, writer.lanes);
+  BOOST_CHECK_EQUAL(c.projection_batch_interval_ms,
+                    saga::actors::read_side_options{}.batch_interval.count());
   BOOST_CHECK_EQUAL(c.journal.linger_us, writer.linger.count());
   BOOST_CHECK_EQUAL(c.journal.max_batch_events, writer.max_batch_events);
   BOOST_CHECK_EQUAL(c.journal.max_batch_requests, writer.max_batch_requests);

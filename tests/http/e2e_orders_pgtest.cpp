@@ -251,6 +251,33 @@ BOOST_AUTO_TEST_CASE(client_prices_must_match_the_catalog_and_products_must_exis
   ht::wait_order_status(c, u.token, placed_later.order_id, "CONFIRMED");
 }
 
+// GET /saga/status reads the sagas view, which lags the journal (here by up to 5 s); a saga
+// that is not in it yet is found through the journal and answered from its actor.
+BOOST_AUTO_TEST_CASE(saga_status_right_after_post_is_served_while_the_view_lags) {
+  ht::node_options o;
+  o.name = "lagging-views";
+  o.extra_args = {"--projection-batch-interval-ms", "5000"};
+  ht::http_node node(o);
+  auto c = node.make_client();
+  const auto u = node.new_customer("lag");
+  const auto other = node.new_customer("lag-other");
+  for (int i = 0; i < 3; ++i) {
+    const auto p = ht::place_order(c, u.token, ht::small_order_body());
+    const auto r = c.get("/saga/status/" + p.correlation_id, {bearer(u.token)});
+    ht::require_status(r, 200);
+    const auto j = ht::require_json(r);
+    BOOST_TEST(ht::str(j, "sagaId") == p.saga_id);
+    BOOST_TEST(ht::str(j, "correlationId") == p.correlation_id);
+    BOOST_TEST(ht::str(j, "orderId") == p.order_id);
+    const auto status = ht::str(j, "status");
+    BOOST_TEST((status == "RUNNING" || status == "COMPLETED"), status);
+    BOOST_TEST(j.at("steps").size() == 3u);
+    ht::check_problem(c.get("/saga/status/" + p.correlation_id, {bearer(other.token)}), 404);
+    ht::require_status(c.get("/saga/status/" + p.correlation_id, {bearer(node.admin_token())}),
+                       200);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(unknown_orders_and_sagas_are_404) {
   auto& node = ht::shared_node();
   auto c = node.make_client();
