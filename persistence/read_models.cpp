@@ -57,9 +57,9 @@ constexpr const char* upsert_orders_stmt = "rm_upsert_orders";
 constexpr const char* upsert_orders_sql =
     "INSERT INTO orders_view AS v (stream_id, order_id, customer_id, status, total, "
     "correlation_id, saga_id, created_at, updated_at, version, position, state) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], "
-    "$6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], "
-    "$12::jsonb[]) "
+    "SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, r->>6, (r->>7)::bigint, "
+    "(r->>8)::bigint, (r->>9)::bigint, (r->>10)::bigint, r->11 "
+    "FROM jsonb_array_elements($1::jsonb) AS x(r) "
     "ON CONFLICT (stream_id) DO UPDATE SET order_id = EXCLUDED.order_id, "
     "customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, total = EXCLUDED.total, "
     "correlation_id = EXCLUDED.correlation_id, saga_id = EXCLUDED.saga_id, "
@@ -78,9 +78,9 @@ constexpr const char* upsert_payments_sql =
     "INSERT INTO payments_view AS v (stream_id, payment_id, order_id, customer_id, amount, "
     "status, transaction_id, failure_reason, refund_transaction_id, refund_reason, "
     "correlation_id, created_at, updated_at, version, position) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], "
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], "
-    "$13::bigint[], $14::bigint[], $15::bigint[]) "
+    "SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, r->>6, r->>7, r->>8, r->>9, "
+    "r->>10, (r->>11)::bigint, (r->>12)::bigint, (r->>13)::bigint, (r->>14)::bigint "
+    "FROM jsonb_array_elements($1::jsonb) AS x(r) "
     "ON CONFLICT (stream_id) DO UPDATE SET payment_id = EXCLUDED.payment_id, "
     "order_id = EXCLUDED.order_id, customer_id = EXCLUDED.customer_id, "
     "amount = EXCLUDED.amount, status = EXCLUDED.status, "
@@ -100,8 +100,9 @@ constexpr const char* upsert_inventory_stmt = "rm_upsert_inventory";
 constexpr const char* upsert_inventory_sql =
     "INSERT INTO inventory_view AS v (stream_id, product_id, name, price, available, reserved, "
     "updated_at, version, position) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], "
-    "$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]) "
+    "SELECT r->>0, r->>1, r->>2, (r->>3)::bigint, (r->>4)::bigint, (r->>5)::bigint, "
+    "(r->>6)::bigint, (r->>7)::bigint, (r->>8)::bigint "
+    "FROM jsonb_array_elements($1::jsonb) AS x(r) "
     "ON CONFLICT (stream_id) DO UPDATE SET product_id = EXCLUDED.product_id, "
     "name = EXCLUDED.name, price = EXCLUDED.price, available = EXCLUDED.available, "
     "reserved = EXCLUDED.reserved, updated_at = EXCLUDED.updated_at, "
@@ -116,8 +117,9 @@ constexpr const char* upsert_sagas_stmt = "rm_upsert_sagas";
 constexpr const char* upsert_sagas_sql =
     "INSERT INTO sagas_view AS v (stream_id, saga_id, saga_type, correlation_id, order_id, "
     "status, started_at, updated_at, version, position, state) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-    "$6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::jsonb[]) "
+    "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, (r->>6)::bigint, (r->>7)::bigint, "
+    "(r->>8)::bigint, (r->>9)::bigint, r->10 "
+    "FROM jsonb_array_elements($1::jsonb) AS x(r) "
     "ON CONFLICT (stream_id) DO UPDATE SET saga_id = EXCLUDED.saga_id, "
     "saga_type = EXCLUDED.saga_type, correlation_id = EXCLUDED.correlation_id, "
     "order_id = EXCLUDED.order_id, status = EXCLUDED.status, "
@@ -127,15 +129,51 @@ constexpr const char* upsert_sagas_sql =
 
 // ---- helpers ----
 
-/// Builds the text form of PostgreSQL array literals, one per column, so a whole batch of rows
-/// travels as a few parameters of one `unnest` upsert.
-class array_columns {
+/// Builds a batch of view rows as one JSON array of arrays (one per row, its columns in order),
+/// the single parameter of an upsert that reads it with jsonb_array_elements. A row's state,
+/// already JSON, is spliced in as it is, so PostgreSQL parses it once; as array literals (the
+/// earlier form) every state was scanned by array_in and then parsed again as jsonb.
+class json_rows {
  public:
-  explicit array_columns(std::size_t columns) : columns_(columns, "{") {}
+  void text(std::size_t column, const std::string& value) {
+    open(column);
+    append_json_string(out_, value);
+  }
+  void text(std::size_t column, std::string_view value) { text(column, std::string(value)); }
+  void number(std::size_t column, std::int64_t value) {
+    open(column);
+    out_ += std::to_string(value);
+  }
+  /// `value` is one JSON value (the domain codec's encoding of a state).
+  void json(std::size_t column, const std::string& value) {
+    open(column);
+    out_ += value;
+  }
 
-  void text(std::size_t column, std::string_view value) {
-    auto& out = open(column);
-    // Always quoted, so only " and \ need escaping.
+  std::string finish() && {
+    out_ += rows_ > 0 ? "]]" : "[]";
+    return std::move(out_);
+  }
+
+ private:
+  // Columns come in order, each row starting at column 0.
+  void open(std::size_t column) {
+    if (column == 0) {
+      out_ += rows_++ == 0 ? "[[" : "],[";
+    } else {
+      out_.push_back(',');
+    }
+  }
+  std::string out_;
+  std::size_t rows_ = 0;
+};
+
+/// The text form of a PostgreSQL text[] literal (for `= ANY($1::text[])` lookups). Elements
+/// are always quoted, so only " and \ need escaping.
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (const auto& value : values) {
+    if (out.size() > 1) out.push_back(',');
     out.push_back('"');
     for (const char c : value) {
       if (c == '"' || c == '\\') out.push_back('\\');
@@ -143,26 +181,8 @@ class array_columns {
     }
     out.push_back('"');
   }
-  void number(std::size_t column, std::int64_t value) { open(column) += std::to_string(value); }
-
-  std::vector<std::string> finish() && {
-    for (auto& c : columns_) c.push_back('}');
-    return std::move(columns_);
-  }
-
- private:
-  std::string& open(std::size_t column) {
-    auto& out = columns_[column];
-    if (out.size() > 1) out.push_back(',');
-    return out;
-  }
-  std::vector<std::string> columns_;
-};
-
-std::string text_array(const std::vector<std::string>& values) {
-  array_columns a(1);
-  for (const auto& v : values) a.text(0, v);
-  return std::move(a).finish().front();
+  out.push_back('}');
+  return out;
 }
 
 template <class Variant>
@@ -208,7 +228,6 @@ struct order_model {
   };
   static constexpr const char* load_stmt = load_orders_stmt;
   static constexpr const char* upsert_stmt = upsert_orders_stmt;
-  static constexpr std::size_t columns = 12;
 
   static dom::decoded<event> decode(const dom::encoded_event& e) {
     return dom::decode_order_event(e);
@@ -224,7 +243,7 @@ struct order_model {
     if (!state) return unexpected{state.error().field + ": " + state.error().message};
     return row{std::move(*state), db[1].as<std::int64_t>()};
   }
-  static void write(array_columns& a, const std::string& stream_id, const row& r) {
+  static void write(json_rows& a, const std::string& stream_id, const row& r) {
     const auto& s = r.state;
     a.text(0, stream_id);
     a.text(1, s.order_id);
@@ -237,7 +256,7 @@ struct order_model {
     a.number(8, s.updated_at);
     a.number(9, s.version);
     a.number(10, r.position);
-    a.text(11, dom::encode_state(s));
+    a.json(11, dom::encode_state(s));
   }
 };
 
@@ -255,7 +274,6 @@ struct payment_model {
   };
   static constexpr const char* load_stmt = load_payments_stmt;
   static constexpr const char* upsert_stmt = upsert_payments_stmt;
-  static constexpr std::size_t columns = 15;
 
   static dom::decoded<event> decode(const dom::encoded_event& e) {
     return dom::decode_payment_event(e);
@@ -293,7 +311,7 @@ struct payment_model {
     s.version = db[14].as<std::int64_t>();
     return r;
   }
-  static void write(array_columns& a, const std::string& stream_id, const row& r) {
+  static void write(json_rows& a, const std::string& stream_id, const row& r) {
     const auto& s = r.state;
     a.text(0, stream_id);
     a.text(1, s.payment_id);
@@ -323,7 +341,6 @@ struct inventory_model {
   };
   static constexpr const char* load_stmt = load_inventory_stmt;
   static constexpr const char* upsert_stmt = upsert_inventory_stmt;
-  static constexpr std::size_t columns = 9;
 
   static dom::decoded<event> decode(const dom::encoded_event& e) {
     return dom::decode_inventory_event(e);
@@ -351,7 +368,7 @@ struct inventory_model {
     s.version = db[8].as<std::int64_t>();
     return r;
   }
-  static void write(array_columns& a, const std::string& stream_id, const row& r) {
+  static void write(json_rows& a, const std::string& stream_id, const row& r) {
     const auto& s = r.state;
     a.text(0, stream_id);
     a.text(1, s.product_id);
@@ -374,7 +391,6 @@ struct saga_model {
   };
   static constexpr const char* load_stmt = load_sagas_stmt;
   static constexpr const char* upsert_stmt = upsert_sagas_stmt;
-  static constexpr std::size_t columns = 11;
 
   static dom::decoded<event> decode(const dom::encoded_event& e) {
     return dom::decode_saga_event(e);
@@ -388,7 +404,7 @@ struct saga_model {
     if (!state) return unexpected{state.error().field + ": " + state.error().message};
     return row{std::move(*state), db[1].as<std::int64_t>()};
   }
-  static void write(array_columns& a, const std::string& stream_id, const row& r) {
+  static void write(json_rows& a, const std::string& stream_id, const row& r) {
     const auto& s = r.state;
     a.text(0, stream_id);
     a.text(1, s.saga_id);
@@ -400,7 +416,7 @@ struct saga_model {
     a.number(7, s.updated_at);
     a.number(8, s.version);
     a.number(9, r.position);
-    a.text(10, dom::encode_state(s));
+    a.json(10, dom::encode_state(s));
   }
 };
 
@@ -602,7 +618,7 @@ void read_model_projector::impl::fold(pqxx::work& tx, model_batch<Model>& batch,
     }
   }
 
-  array_columns columns(Model::columns);
+  json_rows columns;
   std::size_t written = 0;
   for (const auto& stream : batch.streams) {
     auto& row = rows[stream];  // a new stream starts from the empty state
@@ -632,8 +648,7 @@ void read_model_projector::impl::fold(pqxx::work& tx, model_batch<Model>& batch,
   }
   if (written == 0) return;
   ++round_trips;
-  const auto result = tx.exec_prepared(
-      Model::upsert_stmt, pqxx::prepare::make_dynamic_params(std::move(columns).finish()));
+  const auto result = tx.exec_prepared(Model::upsert_stmt, std::move(columns).finish());
   if (result.affected_rows() != written) {
     // Only a writer bypassing the checkpoint lock can get here; never overwrite its rows.
     throw batch_failure{projection_error{projection_errc::internal,

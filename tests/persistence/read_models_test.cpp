@@ -444,6 +444,39 @@ BOOST_AUTO_TEST_CASE(every_view_equals_the_domain_fold_and_other_streams_are_ski
   BOOST_TEST(checkpoints[0].position == last);
 }
 
+// Text columns and states travel to the upsert inside one JSON document: quotes, backslashes,
+// braces, commas and non-ASCII text must come back exactly.
+BOOST_AUTO_TEST_CASE(view_text_round_trips_quotes_backslashes_and_unicode) {
+  scratch db;
+  journal j(db);
+  const std::string odd = "Say \"hi\" \\ back, {a,b} [1] 안녕 ☃ \t tab";
+  auto product = registered("p-odd", 3);
+  product.name = odd;
+  j.product("p-odd", product);
+  j.order("o-odd", order_created("o-odd", "c-odd", t0 + 1, "corr-odd"), "corr-odd");
+  j.order("o-odd", dom::order::order_cancelled{"o-odd", odd, t0 + 2, "o-odd/cancel"}, "corr-odd");
+  j.payment("pay-o-odd",
+            dom::payment::payment_processed{"pay-o-odd", "o-odd", "c-odd", 10, "tx-odd", t0 + 3,
+                                            "k-odd-1"},
+            "corr-odd");
+  j.payment(
+      "pay-o-odd",
+      dom::payment::payment_refunded{"pay-o-odd", "o-odd", 10, odd, "rtx-odd", t0 + 4, "k-odd-2"},
+      "corr-odd");
+  sp::read_model_projector projector(db.projector());
+  drain(projector);
+  sp::read_model_queries q(db.queries());
+  const auto p = require(q.product("p-odd"));
+  BOOST_REQUIRE(p.has_value());
+  BOOST_TEST(p->name == odd);
+  const auto o = require(q.order("o-odd"));
+  BOOST_REQUIRE(o.has_value());
+  BOOST_TEST(o->failure_reason == odd);
+  const auto pay = require(q.payment_by_order("o-odd"));
+  BOOST_REQUIRE(pay.has_value());
+  BOOST_TEST(pay->refund_reason == odd);
+}
+
 BOOST_AUTO_TEST_CASE(batches_take_a_bounded_number_of_round_trips) {
   scratch db;
   journal j(db);
