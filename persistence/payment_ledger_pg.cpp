@@ -11,6 +11,7 @@
 #include "domain/validation.hpp"
 #include "persistence/payment_gateway.hpp"
 #include "persistence/pg_error.hpp"
+#include "persistence/pg_rows.hpp"
 
 namespace saga::persistence {
 
@@ -108,15 +109,10 @@ constexpr const char* insert_refund_sql =
 
 #undef SAGA_LEDGER_COLUMNS
 
-// Elements of a PostgreSQL array literal: always quoted, so only " and \ need escaping.
+// The next element of a PostgreSQL array literal under construction ("{" so far: the first).
 void append_array_text(std::string& out, const std::string& value) {
   if (out.size() > 1) out.push_back(',');
-  out.push_back('"');
-  for (const char c : value) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
+  detail::append_array_text(out, value);
 }
 
 void append_array_plain(std::string& out, const std::string& value) {

@@ -95,16 +95,6 @@ void append_event_json(std::string& out, const append_request& r, std::int64_t v
 constexpr std::size_t append_call_bytes = std::size_t{8} << 20;
 constexpr std::size_t query_send_bytes = std::size_t{32} << 20;
 
-// Elements of a PostgreSQL array literal: always quoted, so only " and \ need escaping.
-void append_array_text(std::string& out, const std::string& value) {
-  out.push_back('"');
-  for (const char c : value) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
-
 std::int64_t clamp_limit(std::size_t limit) {
   constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(std::min(limit, max));
@@ -230,7 +220,7 @@ std::string pg_event_store::impl::check_statement(pqxx::transaction_base& tx,
       expected.push_back(',');
       counts.push_back(',');
     }
-    append_array_text(streams, r.stream_id);
+    detail::append_array_text(streams, r.stream_id);
     expected += std::to_string(r.expected_version);
     counts += std::to_string(r.events.size());
     for (const auto& ev : r.events) {
@@ -539,7 +529,7 @@ expected<std::vector<stream_head>, store_error> pg_event_store::stream_heads(
   std::string types = "{";
   for (std::size_t i = 0; i < last_event_types.size(); ++i) {
     if (i > 0) types.push_back(',');
-    append_array_text(types, last_event_types[i]);
+    detail::append_array_text(types, last_event_types[i]);
   }
   types.push_back('}');
   return impl_->guarded<std::vector<stream_head>>("finding stream heads", [&] {
@@ -618,6 +608,15 @@ recorded_event event_from_row(const pqxx::row& row) {
   e.metadata = metadata_from_json(row[8].c_str());
   e.recorded_at_ms = row[9].as<std::int64_t>();
   return e;
+}
+
+void append_array_text(std::string& out, const std::string& value) {
+  out.push_back('"');
+  for (const char c : value) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
 }
 
 }  // namespace detail

@@ -168,18 +168,12 @@ class json_rows {
   std::size_t rows_ = 0;
 };
 
-/// The text form of a PostgreSQL text[] literal (for `= ANY($1::text[])` lookups). Elements
-/// are always quoted, so only " and \ need escaping.
+/// The text form of a PostgreSQL text[] literal (for `= ANY($1::text[])` lookups).
 std::string text_array(const std::vector<std::string>& values) {
   std::string out = "{";
   for (const auto& value : values) {
     if (out.size() > 1) out.push_back(',');
-    out.push_back('"');
-    for (const char c : value) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
+    detail::append_array_text(out, value);
   }
   out.push_back('}');
   return out;
