@@ -70,11 +70,15 @@ void group_commit_writer::stop() {
     }
     l->wake.notify_all();
   }
+  // From a callback (on a lane's thread) it only stops accepting: a lane cannot join itself,
+  // and joining another lane whose callback calls stop() too would wait for ever.
+  const auto self = std::this_thread::get_id();
+  for (const auto& l : lanes_) {
+    if (l->thread.get_id() == self) return;
+  }
   std::lock_guard<std::mutex> lock(join_mutex_);
   for (auto& l : lanes_) {
-    if (l->thread.joinable() && l->thread.get_id() != std::this_thread::get_id()) {
-      l->thread.join();
-    }
+    if (l->thread.joinable()) l->thread.join();
   }
 }
 

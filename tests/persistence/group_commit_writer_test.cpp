@@ -237,6 +237,25 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(lanes_keep_each_streams_appends_in_order, B, backe
   }
 }
 
+// stop() from callbacks on several lanes at once only stops accepting; the owner's stop()
+// then joins every lane.
+BOOST_AUTO_TEST_CASE(stop_from_callbacks_on_several_lanes_does_not_deadlock) {
+  memory_backend backend;
+  sp::writer_options options;
+  options.lanes = 4;
+  sp::group_commit_writer writer([&backend] { return backend.open(); }, options);
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 64; ++i) {
+    writer.submit(make_request(unique_stream("stop-cb"), 0, 1), [&](sp::append_result) {
+      writer.stop();
+      ++answered;
+    });
+  }
+  auto stopped = std::async(std::launch::async, [&writer] { writer.stop(); });
+  BOOST_REQUIRE(stopped.wait_for(30s) == std::future_status::ready);
+  BOOST_TEST(answered.load() == 64);  // everything queued before stop() is still answered
+}
+
 BOOST_AUTO_TEST_CASE(retryable_errors_are_retried_then_reported) {
   sp::memory_event_store memory;
   std::atomic<int> calls{0};
