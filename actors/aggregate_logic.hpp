@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -370,6 +371,16 @@ class logic {
     submit(self, std::move(request));
   }
 
+  /// A command that names no correlation id (an operator's confirm, say) belongs to the flow
+  /// of the aggregate it acts on: its events carry the aggregate's own correlation id when the
+  /// state has one (orders and sagas do), so traces by correlation id show them.
+  template <class State, class = void>
+  struct has_correlation_id : std::false_type {};
+  template <class State>
+  struct has_correlation_id<State,
+                            std::void_t<decltype(std::declval<const State&>().correlation_id)>>
+      : std::true_type {};
+
   static persistence::new_event to_new_event(self_ptr self, const typename Traits::event& e,
                                              const command_meta& meta) {
     auto encoded = domain::encode(e);
@@ -379,6 +390,11 @@ class logic {
     ne.schema_version = encoded.schema_version;
     ne.payload = std::move(encoded.payload);
     ne.metadata.correlation_id = meta.correlation_id;
+    if constexpr (has_correlation_id<typename Traits::state>::value) {
+      if (ne.metadata.correlation_id.empty()) {
+        ne.metadata.correlation_id = self->state.aggregate.correlation_id;
+      }
+    }
     ne.metadata.causation_id = meta.causation_id;
     ne.metadata.command_id = meta.command_id;
     ne.metadata.user_id = meta.user_id;

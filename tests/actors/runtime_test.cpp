@@ -123,6 +123,33 @@ BOOST_AUTO_TEST_CASE(each_aggregate_type_has_a_working_region) {
   BOOST_TEST(rt.user_state("u-1").state.email == "a@example.com");
 }
 
+// An operator's confirm names no correlation id; its event carries the order's own, so the
+// order's trace shows it. A command that names one keeps it.
+BOOST_AUTO_TEST_CASE(events_of_a_command_without_correlation_id_carry_the_aggregates) {
+  shared_journal journal;
+  runtime rt(fast_options(), journal.factory());
+  dom::order::create create{"o-2",       "c-1",          {{"p1", "Widget", 1, 1500}},
+                            "1 Main St", "corr-o2",      "saga-2",
+                            1000,        "saga-2/create"};
+  BOOST_REQUIRE(rt.send("o-2", create, command_meta{"corr-o2", "", "", ""}).ok());
+  BOOST_REQUIRE(rt.confirm_order("o-2").ok());
+  dom::order::create other = create;
+  other.order_id = "o-3";
+  other.correlation_id = "corr-o3";
+  other.idempotency_key = "saga-3/create";
+  BOOST_REQUIRE(rt.send("o-3", other, command_meta{"corr-o3", "", "", ""}).ok());
+  BOOST_REQUIRE(rt.send("o-3", dom::order::cancel{"changed my mind", 2000, "o-3/cancel"},
+                        command_meta{"corr-explicit", "", "", ""})
+                    .ok());
+  const auto o2 = journal.events("order-o-2");
+  BOOST_REQUIRE_EQUAL(o2.size(), 2u);
+  BOOST_TEST(o2[1].event_type == "OrderConfirmed");
+  BOOST_TEST(o2[1].metadata.correlation_id == "corr-o2");
+  const auto o3 = journal.events("order-o-3");
+  BOOST_REQUIRE_EQUAL(o3.size(), 2u);
+  BOOST_TEST(o3[1].metadata.correlation_id == "corr-explicit");
+}
+
 BOOST_AUTO_TEST_CASE(fifty_concurrent_reserves_of_one_unit_on_stock_ten_reserve_exactly_ten) {
   shared_journal journal;
   runtime rt(fast_options(), journal.factory());
