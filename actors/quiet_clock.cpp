@@ -24,6 +24,14 @@ class quiet_clock final : public caf::detail::thread_safe_actor_clock {
  public:
   using base = caf::detail::simple_actor_clock;
 
+  quiet_clock() = default;
+  quiet_clock(const quiet_clock&) = delete;
+  quiet_clock& operator=(const quiet_clock&) = delete;
+  /// Normally stopped by the coordinator; this covers a system whose start-up failed.
+  ~quiet_clock() override {
+    if (thread_.joinable()) stop();
+  }
+
   void set_ordinary_timeout(time_point t, caf::abstract_actor* self, caf::atom_value type,
                             std::uint64_t id) override {
     std::lock_guard<std::mutex> lock(mutex_);
