@@ -359,12 +359,8 @@ class region_logic {
     auto it = answered(self, id, generation, seq);
     if (!it) return;
     if (err == caf::sec::request_receiver_down) return;  // the down handler takes over
-    if (err == caf::sec::request_timeout) {
-      fail(**it, failure_code::timeout,
-           std::string(Traits::stream_type) + " " + id + ": no answer in time");
-    } else {
-      fail(**it, failure_code::actor_unavailable, self->system().render(err));
-    }
+    // Items are sent untimed (check_timeouts fails overdue ones), so this is no timeout.
+    fail(**it, failure_code::actor_unavailable, self->system().render(err));
     done(self, id, *it);
   }
 
