@@ -276,7 +276,13 @@ void apply_next(state& s, const step_started& e);
 class engine {
  public:
   engine(const saga_definition& def, const state& s, timestamp now, double random01)
-      : def_(def), s_(s), now_(now), random01_(random01) {}
+      : def_(def),
+        s_(s),
+        now_(now),
+        random01_(random01),
+        // `s` is what the journal holds: a compensation recorded there is never turned back
+        // into forward work, so the next compensation's commands need not wait for a commit.
+        early_compensation_(s.status_ == status::compensating) {}
 
   transition take() { return std::move(out_); }
 
@@ -548,12 +554,13 @@ class engine {
   void continue_compensation() {
     for (std::size_t j = def_.steps.size(); j-- > 0;) {
       if (needs_compensation(def_, s_, j)) {
-        start_attempt(static_cast<int>(j), phase::compensation, 1);
+        start_attempt(static_cast<int>(j), phase::compensation, 1, early_compensation_);
         return;
       }
     }
     if (def_.on_compensated && s_.on_compensated.status_ != step_status::compensated) {
-      start_attempt(static_cast<int>(def_.steps.size()), phase::on_compensated, 1);
+      start_attempt(static_cast<int>(def_.steps.size()), phase::on_compensated, 1,
+                    early_compensation_);
       return;
     }
     emit(saga_compensated{s_.compensation_reason, now_});
@@ -564,6 +571,8 @@ class engine {
   state s_;
   timestamp now_;
   double random01_;
+  /// Compensation commands may go out before the commit (see send_commands::before_commit).
+  bool early_compensation_ = false;
   transition out_;
 };
 

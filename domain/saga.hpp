@@ -378,10 +378,18 @@ struct send_commands {
   std::vector<targeted_command> commands;
   timestamp deadline_at = 0;
   /// The commands may go out at once, before the transition's events are committed
-  /// (pipelining). decide only allows it for the first attempt of a forward step that follows
-  /// a succeeded one: if those events are lost, the journal shows the previous step unfinished
-  /// and this one not begun, and a compensation then undoes this "in-doubt" step as well (see
-  /// decide), so whatever the early commands did is covered either way.
+  /// (pipelining). decide allows it where losing those events cannot leave the commands'
+  /// effects unaccounted for:
+  /// - the first attempt of a forward step that follows a succeeded one: if the events are
+  ///   lost, the journal shows the previous step unfinished and this one not begun, and a
+  ///   compensation then undoes this "in-doubt" step as well (see decide);
+  /// - the first attempt of a compensation step or of on_compensated that follows another
+  ///   compensation step, i.e. once the compensation is recorded in the journal: if the events
+  ///   are lost, the journal shows the previous compensation step unfinished; it is re-sent,
+  ///   and then this one again, and a compensation answers a repeat with "nothing (left) to
+  ///   undo". The first compensation step waits for the commit that starts the compensation:
+  ///   were that lost, the saga would go on forward (a re-sent step is not always refused
+  ///   again: keys are remembered for a bounded number of commands).
   bool before_commit = false;
 };
 enum class timer_kind { deadline, retry };

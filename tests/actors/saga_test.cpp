@@ -542,6 +542,56 @@ BOOST_AUTO_TEST_CASE(a_step_in_doubt_after_a_crash_is_compensated_too) {
   BOOST_TEST(rt->order_state("o-doubt").state.status_ == ord::status::cancelled);
 }
 
+BOOST_AUTO_TEST_CASE(a_cancel_sent_before_its_start_was_committed_cancels_once) {
+  // Pipelined compensation: after a declined charge, the transition recording the release's
+  // success carries the closing cancel's start, and the cancel goes out with it. That append
+  // is lost (once): the order is cancelled while the saga's journal still shows the release
+  // running. The saga re-reads its journal, re-sends the release (nothing left to release),
+  // sends the cancel again with the same key and ends COMPENSATED, stock intact.
+  saga_setup setup;
+  setup.gateway.decline_above = 2000;
+  auto blocker = std::make_shared<saga_append_blocker>();
+  blocker->stream = "saga-saga-o-early";
+  blocker->event_type = "SagaStepCompensated";
+  auto rt = start_blocked(setup, blocker);
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  create_order(*rt, "o-early", 2);
+  std::thread unblock([&] {
+    eventually([&] { return blocker->refused.load() >= 1; }, 5000ms);
+    blocker->blocked = false;
+  });
+  auto started = rt->start_saga_for_order("o-early");
+  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
+  auto done = waiter.wait("saga-o-early", sg::status::compensated);
+  unblock.join();
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(blocker->refused.load() >= 1);
+  BOOST_TEST(done->steps[0].status_ == sg::step_status::compensated);
+  std::size_t cancelled = 0;
+  std::int64_t cancelled_at = 0;
+  for (const auto& rec : setup.journal.events("order-o-early")) {
+    if (rec.event_type != "OrderCancelled") continue;
+    ++cancelled;
+    cancelled_at = rec.position;
+  }
+  BOOST_TEST(cancelled == 1u);
+  // The cancel went out early: it was committed before the release's success ever was.
+  std::int64_t release_recorded_at = 0;
+  for (const auto& rec : setup.journal.events("saga-saga-o-early"))
+    if (rec.event_type == "SagaStepCompensated" && release_recorded_at == 0)
+      release_recorded_at = rec.position;
+  BOOST_TEST(cancelled_at < release_recorded_at);
+  BOOST_TEST(rt->order_state("o-early").state.status_ == ord::status::cancelled);
+  BOOST_TEST(rt->inventory_state("p1").state.available == 10);
+  BOOST_TEST(rt->inventory_state("p1").state.reserved == 0);
+  std::size_t released = 0;
+  for (const auto& rec : setup.journal.events("inventory-p1"))
+    released += rec.event_type == "InventoryReleased" ? 1 : 0;
+  BOOST_TEST(released == 1u);
+  BOOST_TEST(count_ledger(*setup.ledger, "o-early").declined_charges == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_saga_waiting_for_a_retry_resumes_in_a_new_runtime) {
   saga_setup setup;
   setup.options.saga_steps.retry = sg::retry_policy{3, 1000, 1.0, 1000, 0.0};

@@ -776,6 +776,62 @@ BOOST_AUTO_TEST_CASE(only_a_step_after_a_success_may_be_sent_before_the_commit) 
   BOOST_TEST(!only_send(t).before_commit);
 }
 
+BOOST_AUTO_TEST_CASE(compensation_steps_after_the_first_may_be_sent_before_the_commit) {
+  // Once the journal records the compensation, the next compensation step (and the closing
+  // cancel) goes out with the transition that finishes the previous one.
+  auto h = completed();
+  auto t = h.then_ok(sg::cancel_requested{"customer cancelled"}, 2000);
+  BOOST_TEST(!only_send(t).before_commit);  // lost, the saga would still be COMPLETED
+  t = h.then_ok(sg::target_succeeded{1, comp, 1, 0}, 2100);
+  BOOST_TEST(only_send(t).step == 0);
+  BOOST_TEST(only_send(t).before_commit);
+  h.then_ok(sg::target_succeeded{0, comp, 1, 0}, 2200);
+  t = h.then_ok(sg::target_succeeded{0, comp, 1, 1}, 2210);
+  BOOST_TEST((only_send(t).phase_ == closing));
+  BOOST_TEST(only_send(t).before_commit);
+
+  // A refusal starts the compensation: its first step still waits for the commit (a re-sent
+  // step is not always refused again), the closing cancel does not.
+  auto d = at_payment(one_product());
+  t = d.then_ok(sg::target_failed{1, fwd, 1, 0, "declined", false}, 1200);
+  BOOST_TEST(only_send(t).step == 0);
+  BOOST_TEST(!only_send(t).before_commit);
+  t = d.then_ok(sg::target_succeeded{0, comp, 1, 0}, 1300);
+  BOOST_TEST((only_send(t).phase_ == closing));
+  BOOST_TEST(only_send(t).before_commit);
+
+  // Retries of a compensation step wait for their commit, like forward retries.
+  auto r = at_payment(one_product());
+  r.then_ok(sg::target_failed{1, fwd, 1, 0, "declined", false}, 1200);
+  t = r.then_ok(sg::target_failed{0, comp, 1, 0, "busy", true}, 1300);
+  BOOST_TEST(actions_of<sg::send_commands>(t).empty());
+  t = r.then_ok(sg::retry_due{0, comp, 1}, 1500);
+  BOOST_TEST(!only_send(t).before_commit);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_compensation_transition_repeats_the_compensation_harmlessly) {
+  // The release's success and the early cancel's start are lost: the journal still shows the
+  // release running. Recovery re-sends the release (answered "nothing left" or replayed),
+  // then sends the cancel again with the same key.
+  auto h = at_payment(one_product());
+  h.then_ok(sg::target_failed{1, fwd, 1, 0, "declined", false}, 1200);
+  const auto journal = h.s;
+  auto t = h.then_ok(sg::target_succeeded{0, comp, 1, 0}, 1300);
+  const auto early_keys = keys(only_send(t));
+  h.s = journal;  // the transition never reached the journal
+  auto resumed = sg::recover(h.def, h.s, 1400);
+  BOOST_REQUIRE(resumed.has_value());
+  auto sends = std::vector<sg::send_commands>{};
+  for (const auto& a : *resumed)
+    if (const auto* x = std::get_if<sg::send_commands>(&a)) sends.push_back(*x);
+  BOOST_REQUIRE_EQUAL(sends.size(), 1u);
+  BOOST_TEST(keys(sends[0]) == strings{"s-1/reserve_inventory/release"});
+  t = h.then_ok(sg::target_succeeded{0, comp, 1, 0}, 1500);
+  BOOST_TEST(keys(only_send(t)) == early_keys);
+  h.then_ok(sg::target_succeeded{3, closing, 1, 0}, 1600);
+  BOOST_TEST((h.s.status_ == sg::status::compensated));
+}
+
 BOOST_AUTO_TEST_CASE(a_step_in_doubt_is_undone) {
   // The journal says: reservation sent, no answer recorded. The payment step may have been
   // sent early by a transition that was lost, so compensation voids the charge by its key.
