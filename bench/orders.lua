@@ -1,7 +1,7 @@
 -- wrk script: POST /orders with a unique body per request and a customer token chosen
 -- round-robin from a file (one token per line), then a summary of answers by status.
 --
---   wrk -t2 -c64 -d20s --latency -s bench/orders.lua http://127.0.0.1:8080 -- tokens.txt
+--   wrk -t2 -c32 -d20s --latency -s bench/orders.lua http://127.0.0.1:8080 -- tokens.txt
 --
 -- Every body is different (the shipping address carries the thread number and a counter), so
 -- no request is an idempotent replay; items use demo-catalog prices (product-1..3), so every
