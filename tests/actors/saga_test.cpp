@@ -146,6 +146,14 @@ std::unique_ptr<runtime> start_blocked(const saga_setup& setup,
                                    });
 }
 
+/// Lets appends through again once `blocker` has refused one: the transition is lost once.
+std::thread unblock_after_one_refusal(std::shared_ptr<saga_append_blocker> blocker) {
+  return std::thread([blocker] {
+    eventually([&] { return blocker->refused.load() >= 1; }, 5000ms);
+    blocker->blocked = false;
+  });
+}
+
 /// Creates order `order_id` (saga id "saga-" + order_id) without starting its saga.
 void create_order(runtime& rt, const std::string& order_id, std::int64_t quantity) {
   ord::create create{order_id,    "customer-1",        {{"p1", "Widget p1", quantity, 1500}},
@@ -481,12 +489,9 @@ BOOST_AUTO_TEST_CASE(a_step_sent_before_its_start_was_committed_is_charged_once)
   saga_waiter waiter(*rt);
   register_stock(*rt, "p1", 10);
   create_order(*rt, "o-pipe", 2);
-  // Let exactly one transition through the block: the first success gets lost, the next ones
-  // (after the re-send) are written.
-  std::thread unblock([&] {
-    eventually([&] { return blocker->refused.load() >= 1; }, 5000ms);
-    blocker->blocked = false;
-  });
+  // Exactly one transition is lost, the first success; the next ones (after the re-send) are
+  // written.
+  auto unblock = unblock_after_one_refusal(blocker);
   auto started = rt->start_saga_for_order("o-pipe");
   BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
   auto done = waiter.wait("saga-o-pipe", sg::status::completed);
@@ -557,10 +562,7 @@ BOOST_AUTO_TEST_CASE(a_cancel_sent_before_its_start_was_committed_cancels_once) 
   saga_waiter waiter(*rt);
   register_stock(*rt, "p1", 10);
   create_order(*rt, "o-early", 2);
-  std::thread unblock([&] {
-    eventually([&] { return blocker->refused.load() >= 1; }, 5000ms);
-    blocker->blocked = false;
-  });
+  auto unblock = unblock_after_one_refusal(blocker);
   auto started = rt->start_saga_for_order("o-early");
   BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
   auto done = waiter.wait("saga-o-early", sg::status::compensated);
