@@ -162,6 +162,31 @@ void create_order(runtime& rt, const std::string& order_id, std::int64_t quantit
   auto created = rt.send(order_id, create);
   BOOST_REQUIRE_MESSAGE(created.ok(), created.message);
 }
+
+/// One saga run whose first append carrying `event_type` is lost: a new order `order_id` of 2
+/// units of p1 (stock 10), its saga started and awaited until it ends `end` (or times out).
+struct lost_once_run {
+  std::shared_ptr<saga_append_blocker> blocker = std::make_shared<saga_append_blocker>();
+  std::unique_ptr<runtime> rt;
+  order_saga_outcome started;
+  std::optional<sg::state> done;
+};
+
+lost_once_run run_losing_once(const saga_setup& setup, const std::string& order_id,
+                              const std::string& event_type, sg::status end) {
+  lost_once_run run;
+  run.blocker->stream = "saga-saga-" + order_id;
+  run.blocker->event_type = event_type;
+  run.rt = start_blocked(setup, run.blocker);
+  saga_waiter waiter(*run.rt);
+  register_stock(*run.rt, "p1", 10);
+  create_order(*run.rt, order_id, 2);
+  auto unblock = unblock_after_one_refusal(run.blocker);
+  run.started = run.rt->start_saga_for_order(order_id);
+  if (run.started.ok()) run.done = waiter.wait("saga-" + order_id, end);
+  unblock.join();
+  return run;
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(saga_actors)
@@ -482,22 +507,13 @@ BOOST_AUTO_TEST_CASE(a_step_sent_before_its_start_was_committed_is_charged_once)
   // journal, re-sends the reservation (answered from the inventory's journal), starts the
   // payment step again with the same key and completes, charging once.
   saga_setup setup;
-  auto blocker = std::make_shared<saga_append_blocker>();
-  blocker->stream = "saga-saga-o-pipe";
-  blocker->event_type = "SagaStepSucceeded";
-  auto rt = start_blocked(setup, blocker);
-  saga_waiter waiter(*rt);
-  register_stock(*rt, "p1", 10);
-  create_order(*rt, "o-pipe", 2);
   // Exactly one transition is lost, the first success; the next ones (after the re-send) are
   // written.
-  auto unblock = unblock_after_one_refusal(blocker);
-  auto started = rt->start_saga_for_order("o-pipe");
-  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
-  auto done = waiter.wait("saga-o-pipe", sg::status::completed);
-  unblock.join();
-  BOOST_REQUIRE(done.has_value());
-  BOOST_TEST(blocker->refused.load() >= 1);
+  auto run = run_losing_once(setup, "o-pipe", "SagaStepSucceeded", sg::status::completed);
+  BOOST_REQUIRE_MESSAGE(run.started.ok(), run.started.message);
+  BOOST_REQUIRE(run.done.has_value());
+  BOOST_TEST(run.blocker->refused.load() >= 1);
+  auto& rt = run.rt;
   // The charge went out while the lost append was in flight: before the payment step's start
   // was ever committed.
   BOOST_TEST(setup.control->charge_calls.load() == 1);
@@ -555,21 +571,12 @@ BOOST_AUTO_TEST_CASE(a_cancel_sent_before_its_start_was_committed_cancels_once) 
   // sends the cancel again with the same key and ends COMPENSATED, stock intact.
   saga_setup setup;
   setup.gateway.decline_above = 2000;
-  auto blocker = std::make_shared<saga_append_blocker>();
-  blocker->stream = "saga-saga-o-early";
-  blocker->event_type = "SagaStepCompensated";
-  auto rt = start_blocked(setup, blocker);
-  saga_waiter waiter(*rt);
-  register_stock(*rt, "p1", 10);
-  create_order(*rt, "o-early", 2);
-  auto unblock = unblock_after_one_refusal(blocker);
-  auto started = rt->start_saga_for_order("o-early");
-  BOOST_REQUIRE_MESSAGE(started.ok(), started.message);
-  auto done = waiter.wait("saga-o-early", sg::status::compensated);
-  unblock.join();
-  BOOST_REQUIRE(done.has_value());
-  BOOST_TEST(blocker->refused.load() >= 1);
-  BOOST_TEST(done->steps[0].status_ == sg::step_status::compensated);
+  auto run = run_losing_once(setup, "o-early", "SagaStepCompensated", sg::status::compensated);
+  BOOST_REQUIRE_MESSAGE(run.started.ok(), run.started.message);
+  BOOST_REQUIRE(run.done.has_value());
+  BOOST_TEST(run.blocker->refused.load() >= 1);
+  BOOST_TEST(run.done->steps[0].status_ == sg::step_status::compensated);
+  auto& rt = run.rt;
   std::size_t cancelled = 0;
   std::int64_t cancelled_at = 0;
   for (const auto& rec : setup.journal.events("order-o-early")) {
