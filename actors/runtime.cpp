@@ -202,7 +202,8 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
             placed.total = created->total;
             sg::start begin{placed.saga_id, placed.correlation_id,
                             saga_input_of(created->order_id, created->customer_id, created->items,
-                                          created->total)};
+                                          created->total),
+                            true};  // the order anchors it (see sg::start::anchored)
             command_meta saga_meta{placed.correlation_id, "place_order", {}, meta.user_id};
             auto start_saga = saga_request(placed.saga_id, std::string(sg::order_processing_type),
                                            std::move(begin), std::move(saga_meta));
@@ -231,31 +232,71 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
           [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
 }
 
-/// Cancels the order itself (it has no started saga to compensate).
-void cancel_order_directly(caf::event_based_actor* self, const flow_env& env,
-                           order_saga_outcome base, std::string reason, command_meta meta,
-                           promise_ptr<order_saga_outcome> promise) {
-  const auto id = base.order_id;
-  domain::order::cancel cancel{reason.empty() ? "cancelled" : std::move(reason), env.clock(),
-                               "cancel/" + id};
-  meta.command_id = cancel.idempotency_key;
-  self->request(env.regions.order, env.timeout,
-                command_request<order_traits>{id, std::move(cancel), std::move(meta)})
+/// Asks the order's saga to cancel (compensate) and answers from its reply; `not_started`
+/// runs instead when the saga has never started.
+template <class NotStarted>
+void ask_saga_to_cancel(caf::event_based_actor* self, const flow_env& env,
+                        order_saga_outcome with_saga, std::string reason, command_meta meta,
+                        promise_ptr<order_saga_outcome> promise, NotStarted not_started) {
+  const auto order_id = with_saga.order_id;
+  self->request(env.regions.saga, env.timeout,
+                saga_request(with_saga.saga_id, {}, sg::cancel_requested{std::move(reason)},
+                             std::move(meta)))
       .then(
-          [=](command_reply<domain::order::event>& reply) {
-            auto out = outcome_of(base, reply);
-            if (reply.kind == reply_kind::rejected &&
-                reply.rejection == domain::rejection_code::already_cancelled) {
-              out = rejected(base, domain::rejection_code::invalid_state,
-                             "order " + id + " is already cancelled");
+          [=](command_reply<sg::event>& answer) {
+            if (answer.kind == reply_kind::rejected &&
+                answer.rejection == domain::rejection_code::not_found) {
+              not_started();
+              return;
             }
-            promise->set_value(std::move(out));
+            if (answer.kind == reply_kind::rejected &&
+                answer.rejection == domain::rejection_code::invalid_state) {
+              // COMPENSATING or COMPENSATED: say which in the customer's terms.
+              self->request(env.regions.saga, env.timeout,
+                            state_query<saga_traits>{with_saga.saga_id})
+                  .then(
+                      [=](state_reply<sg::state>& saga) {
+                        auto out = outcome_of(with_saga, answer);
+                        if (saga.ok && saga.state.status_ == sg::status::compensated) {
+                          out.message = "order " + order_id + " is already cancelled";
+                        } else if (saga.ok && saga.state.status_ == sg::status::compensating) {
+                          out.message = "order " + order_id + " is already being cancelled";
+                        }
+                        promise->set_value(std::move(out));
+                      },
+                      [=](caf::error&) { promise->set_value(outcome_of(with_saga, answer)); });
+              return;
+            }
+            promise->set_value(outcome_of(with_saga, answer));
           },
-          [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
+          [=](caf::error& err) { promise->set_value(outcome_of(with_saga, self->system(), err)); });
 }
 
-/// Finds the order, then asks its saga to cancel (compensate); an order whose saga never
-/// started is cancelled directly.
+/// The order's saga never started: its start was lost (an anchored start sends its first step
+/// before SagaStarted commits), or the order was made without one. Starts it from the order's
+/// data and cancels through it, so that its compensation undoes whatever that first step did.
+/// The cancel follows the start at once: the saga handles it before any answer to its first
+/// step, so the compensation begins at step one (no charge for an order being cancelled).
+void start_saga_to_cancel(caf::event_based_actor* self, const flow_env& env,
+                          order_saga_outcome with_saga, const domain::order::state& order,
+                          std::string reason, command_meta meta,
+                          promise_ptr<order_saga_outcome> promise) {
+  sg::start begin{with_saga.saga_id, order.correlation_id,
+                  saga_input_of(order.order_id, order.customer_id, order.items, order.total), true};
+  // Its answer is not needed: started now or before (invalid_state), the cancel below finds
+  // the saga; not started (the journal failed), the cancel answers not_found.
+  caf::anon_send(env.regions.saga,
+                 saga_request(with_saga.saga_id, std::string(sg::order_processing_type),
+                              std::move(begin), meta));
+  ask_saga_to_cancel(self, env, with_saga, std::move(reason), std::move(meta), promise, [=] {
+    promise->set_value(failed_with(
+        with_saga, failure_code::journal_unavailable,
+        "saga " + with_saga.saga_id + " could not be started to cancel the order; try again"));
+  });
+}
+
+/// Finds the order, then asks its saga to cancel (compensate), starting the saga first if it
+/// never started.
 void cancel_order_flow(caf::event_based_actor* self, flow_env env, std::string order_id,
                        std::string reason, promise_ptr<order_saga_outcome> promise) {
   order_saga_outcome base;
@@ -281,42 +322,9 @@ void cancel_order_flow(caf::event_based_actor* self, flow_env env, std::string o
             auto with_saga = base;
             with_saga.saga_id = saga_id_of(order);
             command_meta meta{order.correlation_id, "cancel_order", {}, {}};
-            self->request(env.regions.saga, env.timeout,
-                          saga_request(with_saga.saga_id, {}, sg::cancel_requested{reason}, meta))
-                .then(
-                    [=](command_reply<sg::event>& answer) {
-                      if (answer.kind == reply_kind::rejected &&
-                          answer.rejection == domain::rejection_code::not_found) {
-                        cancel_order_directly(self, env, with_saga, reason, meta, promise);
-                        return;
-                      }
-                      if (answer.kind == reply_kind::rejected &&
-                          answer.rejection == domain::rejection_code::invalid_state) {
-                        // COMPENSATING or COMPENSATED: say which in the customer's terms.
-                        self->request(env.regions.saga, env.timeout,
-                                      state_query<saga_traits>{with_saga.saga_id})
-                            .then(
-                                [=](state_reply<sg::state>& saga) {
-                                  auto out = outcome_of(with_saga, answer);
-                                  if (saga.ok && saga.state.status_ == sg::status::compensated) {
-                                    out.message = "order " + order_id + " is already cancelled";
-                                  } else if (saga.ok &&
-                                             saga.state.status_ == sg::status::compensating) {
-                                    out.message =
-                                        "order " + order_id + " is already being cancelled";
-                                  }
-                                  promise->set_value(std::move(out));
-                                },
-                                [=](caf::error&) {
-                                  promise->set_value(outcome_of(with_saga, answer));
-                                });
-                        return;
-                      }
-                      promise->set_value(outcome_of(with_saga, answer));
-                    },
-                    [=](caf::error& err) {
-                      promise->set_value(outcome_of(with_saga, self->system(), err));
-                    });
+            ask_saga_to_cancel(self, env, with_saga, reason, meta, promise, [=] {
+              start_saga_to_cancel(self, env, with_saga, order, reason, meta, promise);
+            });
           },
           [=](caf::error& err) { promise->set_value(outcome_of(base, self->system(), err)); });
 }
@@ -370,7 +378,7 @@ void start_saga_flow(caf::event_based_actor* self, flow_env env, std::string ord
             with_saga.saga_id = saga_id_of(order);
             sg::start begin{
                 with_saga.saga_id, order.correlation_id,
-                saga_input_of(order.order_id, order.customer_id, order.items, order.total)};
+                saga_input_of(order.order_id, order.customer_id, order.items, order.total), true};
             command_meta meta{order.correlation_id, "start_saga_for_order", {}, {}};
             self->request(env.regions.saga, env.timeout,
                           saga_request(with_saga.saga_id, std::string(sg::order_processing_type),

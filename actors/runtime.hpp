@@ -175,7 +175,9 @@ class runtime {
 
   /// Cancels an order: its saga compensates what it did (refund, release) and cancels the
   /// order. not_found for an unknown order; invalid_state "already cancelled" for a cancelled
-  /// one. An order without a (started) saga is cancelled directly.
+  /// one. An order whose saga never started gets it started first and is cancelled through it:
+  /// the saga's first step may have gone out before its start was committed and lost, and the
+  /// compensation undoes it.
   order_saga_outcome cancel_order(const std::string& order_id, std::string reason);
   std::future<order_saga_outcome> cancel_order_async(const std::string& order_id,
                                                      std::string reason);

@@ -187,11 +187,16 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     if (!decided) return unexpected{decided.error()};
     // Pipelining: a step's commands that decide allows to go out before the commit are sent
     // now, so the step runs while its bookkeeping is being written (an answer that comes back
-    // first waits in the queue behind this job). The rest waits for the commit.
+    // first waits in the queue behind this job). The rest waits for the commit. (Before a
+    // start commits, the state has no correlation id yet: the start's own is used.)
+    const auto* begin = std::get_if<sg::start>(&c.input);
+    const auto& correlation_id = st.aggregate.status_ == sg::status::none && begin != nullptr
+                                     ? begin->correlation_id
+                                     : st.aggregate.correlation_id;
     for (auto& a : decided->actions) {
       const auto* send = std::get_if<sg::send_commands>(&a);
       if (send != nullptr && send->before_commit && !decided->events.empty()) {
-        for (const auto& tc : send->commands) dispatch(self, *send, tc);
+        for (const auto& tc : send->commands) dispatch(self, *send, tc, correlation_id);
       } else {
         st.hooks.actions.push_back(std::move(a));
       }
@@ -310,7 +315,8 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   static void run(Self self, const std::vector<sg::action>& actions) {
     for (const auto& a : actions) {
       if (const auto* send = std::get_if<sg::send_commands>(&a)) {
-        for (const auto& tc : send->commands) dispatch(self, *send, tc);
+        for (const auto& tc : send->commands)
+          dispatch(self, *send, tc, self->state.aggregate.correlation_id);
       } else if (const auto* timer = std::get_if<sg::arm_timer>(&a)) {
         arm(self, *timer);
       } else if (std::holds_alternative<sg::finished>(a)) {
@@ -373,7 +379,8 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   }
 
   template <class Self>
-  static void dispatch(Self self, const sg::send_commands& send, const sg::targeted_command& tc) {
+  static void dispatch(Self self, const sg::send_commands& send, const sg::targeted_command& tc,
+                       const std::string& correlation_id) {
     auto& st = self->state;
     const auto& services = *st.context->services;
     step_ref ref{send.step,
@@ -384,7 +391,7 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
                  tc.command.aggregate_id,
                  std::string(sg::command_name(tc.command.command))};
     const auto& key = sg::idempotency_key_of(tc.command.command);
-    command_meta meta{st.aggregate.correlation_id, st.id, key, {}};
+    command_meta meta{correlation_id, st.id, key, {}};
     std::visit(
         [&](const auto& cmd) {
           using C = std::decay_t<decltype(cmd)>;

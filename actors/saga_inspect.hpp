@@ -19,7 +19,7 @@ typename Inspector::result_type inspect(Inspector& f, saga_input& x) {
 // ---- inputs ----
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, start& x) {
-  return f(caf::meta::type_name("saga_start"), x.saga_id, x.correlation_id, x.input);
+  return f(caf::meta::type_name("saga_start"), x.saga_id, x.correlation_id, x.input, x.anchored);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, target_succeeded& x) {

@@ -299,7 +299,7 @@ class engine {
     if (def_.steps.empty()) {
       complete();
     } else {
-      start_attempt(0, phase::forward, 1);
+      start_attempt(0, phase::forward, 1, in.anchored);
     }
     return take();
   }

@@ -321,6 +321,14 @@ struct start {
   std::string saga_id;
   std::string correlation_id;
   saga_input input;
+  /// Something durable outside the saga names it and starts it again should SagaStarted be
+  /// lost. An order is such an anchor: its OrderCreated carries the saga id, recovery starts the
+  /// saga of a PENDING order that has none, and a cancel of such an order starts it too and
+  /// compensates through it. Then the first step's commands may go out before SagaStarted
+  /// commits (send_commands::before_commit): whatever they did is found again by the restarted
+  /// saga (same keys) or undone by its compensation. Without an anchor, a lost start would
+  /// leave their effects to no one, so the first step waits for the commit.
+  bool anchored = false;
 };
 /// A target's command succeeded (for compensations: the undo succeeded).
 struct target_succeeded {
@@ -380,6 +388,7 @@ struct send_commands {
   /// The commands may go out at once, before the transition's events are committed
   /// (pipelining). decide allows it where losing those events cannot leave the commands'
   /// effects unaccounted for:
+  /// - the first step of an anchored start (see start::anchored);
   /// - the first attempt of a forward step that follows a succeeded one: if the events are
   ///   lost, the journal shows the previous step unfinished and this one not begun, and a
   ///   compensation then undoes this "in-doubt" step as well (see decide);

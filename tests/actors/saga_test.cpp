@@ -752,7 +752,7 @@ BOOST_AUTO_TEST_CASE(a_manual_confirmation_during_the_saga_counts_as_its_confirm
   BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
 }
 
-BOOST_AUTO_TEST_CASE(orders_created_without_a_saga_get_one_or_are_cancelled_directly) {
+BOOST_AUTO_TEST_CASE(orders_created_without_a_saga_get_one_even_to_be_cancelled) {
   saga_setup setup;
   auto rt = setup.start();
   saga_waiter waiter(*rt);
@@ -772,18 +772,73 @@ BOOST_AUTO_TEST_CASE(orders_created_without_a_saga_get_one_or_are_cancelled_dire
   BOOST_TEST(done->correlation_id == "corr-o-late");
   BOOST_TEST(rt->start_saga_for_order("o-late").kind == reply_kind::replayed);
 
-  // No saga ever ran: the order is cancelled directly, and no saga starts for it afterwards.
+  // No saga ever ran: the cancel starts it and compensates through it (a lost start's first
+  // step may have reserved stock), ending with the order cancelled for the customer's reason.
   create("o-never");
   auto cancelled = rt->cancel_order("o-never", "not wanted");
   BOOST_REQUIRE_MESSAGE(cancelled.ok(), cancelled.message);
+  BOOST_TEST(cancelled.saga_id == "saga-of-o-never");
+  auto compensated = waiter.wait("saga-of-o-never", sg::status::compensated);
+  BOOST_REQUIRE(compensated.has_value());
+  BOOST_TEST(compensated->compensation_reason == "not wanted");
   auto order = rt->order_state("o-never");
   BOOST_TEST(order.state.status_ == ord::status::cancelled);
   BOOST_TEST(order.state.failure_reason == "not wanted");
-  auto refused = rt->start_saga_for_order("o-never");
-  BOOST_TEST(refused.kind == reply_kind::rejected);
-  BOOST_TEST(refused.rejection == dom::rejection_code::invalid_state);
-  BOOST_TEST(rt->saga_state("saga-of-o-never").state.status_ == sg::status::none);
-  BOOST_TEST(rt->inventory_state("p1").state.available == 9);
+  BOOST_TEST(rt->start_saga_for_order("o-never").kind == reply_kind::replayed);
+  BOOST_TEST(rt->inventory_state("p1").state.available == 9);  // o-late's unit only
+  BOOST_TEST(count_ledger(*setup.ledger, "o-never").approved_charges == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_first_step_sent_before_a_lost_start_is_found_again_or_undone) {
+  // An order's saga sends its reservation together with SagaStarted. Here that append is lost
+  // and the node stops: the stock is held, the journal has no saga. After the restart, one
+  // order's saga is started again (as recovery does) and finds its reservation by key; the
+  // other order is cancelled first, and its saga, started by the cancel, releases the stock.
+  saga_setup setup;
+  auto blocker = std::make_shared<saga_append_blocker>();
+  blocker->event_type = "SagaStarted";
+  const std::vector<std::string> orders{"o-resume", "o-cancel"};
+  for (const auto& id : orders) {
+    blocker->stream = "saga-saga-" + id;
+    auto rt = start_blocked(setup, blocker);
+    if (id == orders.front()) register_stock(*rt, "p1", 10);
+    create_order(*rt, id, 2);
+    auto started = rt->start_saga_for_order(id);
+    BOOST_TEST(!started.ok());  // its start was lost
+    BOOST_REQUIRE(eventually([&] {
+      for (const auto& rec : setup.journal.events("inventory-p1"))
+        if (rec.event_type == "InventoryReserved" && rec.payload.find(id) != std::string::npos)
+          return true;
+      return false;
+    }));
+  }  // each node stops with its saga's start unwritten
+  BOOST_TEST(saga_events(setup.journal, "saga-o-resume").empty());
+  BOOST_TEST(saga_events(setup.journal, "saga-o-cancel").empty());
+  blocker->blocked = false;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  BOOST_TEST(rt->inventory_state("p1").state.reserved == 4);
+
+  auto cancelled = rt->cancel_order("o-cancel", "changed my mind");
+  BOOST_REQUIRE_MESSAGE(cancelled.ok(), cancelled.message);
+  BOOST_REQUIRE(waiter.wait("saga-o-cancel", sg::status::compensated).has_value());
+  BOOST_TEST(rt->order_state("o-cancel").state.status_ == ord::status::cancelled);
+
+  auto resumed = rt->start_saga_for_order("o-resume");
+  BOOST_REQUIRE_MESSAGE(resumed.ok(), resumed.message);
+  BOOST_REQUIRE(waiter.wait("saga-o-resume", sg::status::completed).has_value());
+  BOOST_TEST(rt->order_state("o-resume").state.status_ == ord::status::confirmed);
+  BOOST_TEST(count_ledger(*setup.ledger, "o-resume").approved_charges == 1);
+
+  // o-resume holds its 2 units (reserved once), o-cancel's are back.
+  const auto stock = rt->inventory_state("p1").state;
+  BOOST_TEST(stock.reserved == 2);
+  BOOST_TEST(stock.available == 8);
+  std::size_t reserved_events = 0;
+  for (const auto& rec : setup.journal.events("inventory-p1"))
+    if (rec.event_type == "InventoryReserved" && rec.payload.find("o-resume") != std::string::npos)
+      ++reserved_events;
+  BOOST_TEST(reserved_events == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_second_definition_runs_without_new_runtime_code) {

@@ -776,6 +776,29 @@ BOOST_AUTO_TEST_CASE(only_a_step_after_a_success_may_be_sent_before_the_commit) 
   BOOST_TEST(!only_send(t).before_commit);
 }
 
+/// The first transition of a one-product saga, started anchored or not.
+std::pair<sg::send_commands, sg::state> first_send(bool anchored) {
+  harness h;
+  auto st = one_product();
+  st.anchored = anchored;
+  const auto t = h.then_ok(st, 1000);
+  return {only_send(t), h.s};
+}
+
+BOOST_AUTO_TEST_CASE(an_anchored_start_sends_its_first_step_before_the_commit) {
+  // An order anchors its saga (recovery and cancels start it again), so the reservation may go
+  // out with SagaStarted; a start that nothing would repeat waits for its commit.
+  const auto [anchored, anchored_state] = first_send(true);
+  const auto [plain, plain_state] = first_send(false);
+  BOOST_TEST(anchored.step == 0);
+  BOOST_TEST(anchored.before_commit);
+  BOOST_TEST(!plain.before_commit);
+  // Either way the same commands, keys and events.
+  BOOST_TEST(keys(anchored) == strings{"s-1/reserve_inventory/reserve"});
+  BOOST_TEST(keys(plain) == keys(anchored));
+  BOOST_TEST((anchored_state == plain_state));
+}
+
 BOOST_AUTO_TEST_CASE(compensation_steps_after_the_first_may_be_sent_before_the_commit) {
   // Once the journal records the compensation, the next compensation step (and the closing
   // cancel) goes out with the transition that finishes the previous one.
