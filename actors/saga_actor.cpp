@@ -127,6 +127,9 @@ struct hook_data<saga_traits> {
   /// earliest one armed fires (0: none).
   std::vector<sg::arm_timer> timers;
   domain::timestamp wake_at = 0;
+  /// An anchored start being written; kept until it commits, so that a start whose append
+  /// failed is tried again (its first step may have gone out already: see sg::start::anchored).
+  std::optional<command_request<saga_traits>> unstarted;
 };
 
 template <>
@@ -136,15 +139,18 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   /// Events of a saga carry its correlation id even when the sender (an operator) did not.
   template <class Self, class Job, class Next>
   static void prepare(Self self, Job job, Next next) {
+    auto& st = self->state;
     auto& meta = job.request.meta;
+    const auto* begin = std::get_if<sg::start>(&job.request.command.input);
     if (meta.correlation_id.empty()) {
-      const auto& st = self->state;
       if (st.aggregate.status_ != sg::status::none) {
         meta.correlation_id = st.aggregate.correlation_id;
-      } else if (const auto* begin = std::get_if<sg::start>(&job.request.command.input)) {
+      } else if (begin != nullptr) {
         meta.correlation_id = begin->correlation_id;
       }
     }
+    if (st.aggregate.status_ == sg::status::none && begin != nullptr && begin->anchored)
+      st.hooks.unstarted = job.request;
     next(std::move(job));
   }
 
@@ -208,8 +214,10 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
 
   template <class Self>
   static void after_commit(Self self) {
-    auto actions = std::move(self->state.hooks.actions);
-    self->state.hooks.actions.clear();
+    auto& h = self->state.hooks;
+    if (self->state.aggregate.status_ != sg::status::none) h.unstarted.reset();
+    auto actions = std::move(h.actions);
+    h.actions.clear();
     run(self, actions);
   }
 
@@ -240,7 +248,18 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
         arm_resync(self);
         return;
       }
-      self->state.hooks.resync_backoff = milliseconds(0);
+      auto& h = self->state.hooks;
+      if (self->state.aggregate.status_ == sg::status::none && h.unstarted) {
+        // The start was not written: try it again, through the mailbox like any command. The
+        // backoff keeps growing while the journal keeps failing.
+        auto again = std::move(*h.unstarted);
+        h.unstarted.reset();
+        detail::log().info("saga {}: its start was not written; starting it again", self->state.id);
+        caf::anon_send(caf::actor_cast<aggregate_actor<saga_traits>>(self), std::move(again));
+        return;
+      }
+      h.unstarted.reset();
+      h.resync_backoff = milliseconds(0);
       resume(self);
       if (L::idle(self)) on_idle(self);
     });
@@ -266,7 +285,10 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   template <class Self>
   static void on_idle(Self self) {
     // A finished saga leaves memory; COMPLETED and FAILED ones come back for a cancel or retry.
-    if (!sg::is_active(self->state.aggregate.status_)) self->quit();
+    // One whose anchored start failed stays to try it again (on_resync).
+    const auto& h = self->state.hooks;
+    if (sg::is_active(self->state.aggregate.status_) || (h.unstarted && h.resync_armed)) return;
+    self->quit();
   }
 
   /// Sagas have no idempotency keys (saga_traits::key is empty); tests inject crashes with

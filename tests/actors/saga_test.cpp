@@ -183,7 +183,7 @@ lost_once_run run_losing_once(const saga_setup& setup, const std::string& order_
   create_order(*run.rt, order_id, 2);
   auto unblock = unblock_after_one_refusal(run.blocker);
   run.started = run.rt->start_saga_for_order(order_id);
-  if (run.started.ok()) run.done = waiter.wait("saga-" + order_id, end);
+  run.done = waiter.wait("saga-" + order_id, end);
   unblock.join();
   return run;
 }
@@ -599,6 +599,28 @@ BOOST_AUTO_TEST_CASE(a_cancel_sent_before_its_start_was_committed_cancels_once) 
     released += rec.event_type == "InventoryReleased" ? 1 : 0;
   BOOST_TEST(released == 1u);
   BOOST_TEST(count_ledger(*setup.ledger, "o-early").declined_charges == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_saga_whose_start_was_not_written_starts_itself_again) {
+  // The journal refuses an order saga's SagaStarted once (these tests give the writer a single
+  // attempt): the caller hears that the start failed, while the reservation, sent with it, is
+  // made. The saga tries its start again by itself and completes: one reservation, one charge.
+  saga_setup setup;
+  auto run = run_losing_once(setup, "o-restart", "SagaStarted", sg::status::completed);
+  BOOST_TEST(!run.started.ok());
+  BOOST_REQUIRE(run.done.has_value());
+  BOOST_TEST(run.blocker->refused.load() == 1);
+  std::size_t starts = 0;
+  for (const auto& e : saga_events(setup.journal, "saga-o-restart"))
+    starts += std::holds_alternative<sg::saga_started>(e) ? 1 : 0;
+  BOOST_TEST(starts == 1u);
+  std::size_t reserved = 0;
+  for (const auto& rec : setup.journal.events("inventory-p1"))
+    reserved += rec.event_type == "InventoryReserved" ? 1 : 0;
+  BOOST_TEST(reserved == 1u);
+  BOOST_TEST(run.rt->inventory_state("p1").state.reserved == 2);
+  BOOST_TEST(count_ledger(*setup.ledger, "o-restart").approved_charges == 1);
+  BOOST_TEST(run.rt->order_state("o-restart").state.status_ == ord::status::confirmed);
 }
 
 BOOST_AUTO_TEST_CASE(a_saga_waiting_for_a_retry_resumes_in_a_new_runtime) {
