@@ -602,14 +602,15 @@ BOOST_AUTO_TEST_CASE(a_cancel_sent_before_its_start_was_committed_cancels_once) 
 }
 
 BOOST_AUTO_TEST_CASE(a_saga_whose_start_was_not_written_starts_itself_again) {
-  // The journal refuses an order saga's SagaStarted once (these tests give the writer a single
-  // attempt): the caller hears that the start failed, while the reservation, sent with it, is
-  // made. The saga tries its start again by itself and completes: one reservation, one charge.
+  // The journal refuses an order saga's SagaStarted until the test lets appends through (these
+  // tests give the writer a single attempt): the caller hears that the start failed, while the
+  // reservation, sent with it, is made. The saga tries its start again by itself and completes:
+  // one reservation, one charge.
   saga_setup setup;
   auto run = run_losing_once(setup, "o-restart", "SagaStarted", sg::status::completed);
   BOOST_TEST(!run.started.ok());
   BOOST_REQUIRE(run.done.has_value());
-  BOOST_TEST(run.blocker->refused.load() == 1);
+  BOOST_TEST(run.blocker->refused.load() >= 1);  // a retry may come before the unblocking
   std::size_t starts = 0;
   for (const auto& e : saga_events(setup.journal, "saga-o-restart"))
     starts += std::holds_alternative<sg::saga_started>(e) ? 1 : 0;
