@@ -321,7 +321,8 @@ typename Inspector::result_type inspect(Inspector& f, store_error& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_ok& x) {
-  return f(caf::meta::type_name("append_ok"), x.version, x.last_position, x.duplicate);
+  return f(caf::meta::type_name("append_ok"), x.version, x.last_position, x.duplicate,
+           x.riders_written);
 }
 }  // namespace saga::persistence
 

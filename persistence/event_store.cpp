@@ -352,7 +352,11 @@ bool is_storable_json_object(const std::string& text) {
   return json_scanner(text).object_document();
 }
 
-std::optional<store_error> validate_append(const append_request& request) {
+namespace {
+
+/// Checks one request's own fields; collects its event ids into `ids`.
+std::optional<store_error> validate_one(const append_request& request,
+                                        std::vector<std::array<unsigned char, 16>>& ids) {
   if (auto e = check_text(request.stream_id, "stream_id", max_stream_id_bytes, true)) return e;
   if (auto e = check_text(request.stream_type, "stream_type", max_type_bytes, true)) return e;
   if (request.expected_version < 0) return invalid("expected_version is negative");
@@ -360,12 +364,14 @@ std::optional<store_error> validate_append(const append_request& request) {
   if (request.events.size() > max_events_per_request) {
     return invalid("more than " + std::to_string(max_events_per_request) + " events in a request");
   }
-  std::vector<std::array<unsigned char, 16>> ids(request.events.size());
-  for (std::size_t i = 0; i < request.events.size(); ++i) {
-    const auto& ev = request.events[i];
-    if (!parse_uuid(ev.event_id, ids[i])) {
+  std::array<unsigned char, 16> id{};
+  if (!request.after_event_id.empty() && !parse_uuid(request.after_event_id, id))
+    return invalid("after_event_id '" + request.after_event_id.substr(0, 64) + "' is not a UUID");
+  for (const auto& ev : request.events) {
+    if (!parse_uuid(ev.event_id, id)) {
       return invalid("event_id '" + ev.event_id.substr(0, 64) + "' is not a UUID");
     }
+    ids.push_back(id);
     if (auto e = check_text(ev.event_type, "event_type", max_type_bytes, true)) return e;
     if (ev.schema_version < 1) return invalid("schema_version must be >= 1");
     if (auto e = check_json_object(ev.payload, "payload")) return e;
@@ -374,6 +380,24 @@ std::optional<store_error> validate_append(const append_request& request) {
          {&m.correlation_id, &m.causation_id, &m.command_id, &m.node_id, &m.user_id}) {
       if (auto e = check_text(*field, "metadata field", max_stream_id_bytes, false)) return e;
     }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<store_error> validate_append(const append_request& request) {
+  std::vector<std::array<unsigned char, 16>> ids;
+  ids.reserve(request.events.size());
+  if (auto e = validate_one(request, ids)) return e;
+  if (request.riders.size() > max_riders_per_request) {
+    return invalid("more than " + std::to_string(max_riders_per_request) + " riders in a request");
+  }
+  for (const auto& rider : request.riders) {
+    if (!rider.riders.empty()) return invalid("a rider has riders of its own");
+    if (rider.stream_id == request.stream_id)
+      return invalid("a rider appends to its host's stream " + request.stream_id);
+    if (auto e = validate_one(rider, ids)) return store_error{e->code, "rider: " + e->message, -1};
   }
   if (ids.size() > 1) {
     std::sort(ids.begin(), ids.end());
@@ -386,14 +410,17 @@ std::optional<store_error> validate_append(const append_request& request) {
 
 bool normalize_event_ids(append_request& request) {
   bool changed = false;
-  for (auto& ev : request.events) {
-    for (auto& c : ev.event_id) {
+  const auto lower = [&changed](std::string& id) {
+    for (auto& c : id) {
       if (c >= 'A' && c <= 'F') {
         c = static_cast<char>(c - 'A' + 'a');
         changed = true;
       }
     }
-  }
+  };
+  for (auto& ev : request.events) lower(ev.event_id);
+  lower(request.after_event_id);
+  for (auto& rider : request.riders) changed = normalize_event_ids(rider) || changed;
   return changed;
 }
 

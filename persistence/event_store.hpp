@@ -52,6 +52,18 @@ struct append_request {
   std::string stream_type;
   std::int64_t expected_version = 0;
   std::vector<new_event> events;
+  /// For a rider (below): the id of the stream's event at `expected_version`. The rider is
+  /// written only on top of that very event, not merely at that version. Empty: no condition.
+  std::string after_event_id{};
+  /// Riders: appends to other streams that go into the same transaction as this request, and
+  /// only if it is written afresh (not a duplicate). Each rider is checked on its own: one that
+  /// does not apply (its stream moved on, its `after_event_id` is not the stream's last event)
+  /// is simply not written, and this request is written all the same. A store writes a rider
+  /// only when it can vouch for its expected version cheaply (the memory store always can, the
+  /// PostgreSQL store when the stream's last append went through it); otherwise the rider is
+  /// not written. So a caller must treat "not written" as the normal case, never as an error.
+  /// Riders have no riders, and their streams differ from this request's.
+  std::vector<append_request> riders{};
 };
 
 /// A successful append.
@@ -60,6 +72,9 @@ struct append_ok {
   std::int64_t last_position = 0;  ///< position of the request's last event
   bool duplicate = false;  ///< all event ids were already stored in this stream: an idempotent
                            ///< replay (ids are compared, not contents); nothing was written
+  /// Per rider of the request, in order: 1 when its events are in the journal with this
+  /// request's (written in the same transaction, or an idempotent replay of such a write).
+  std::vector<std::uint8_t> riders_written{};
 };
 
 enum class store_errc {
@@ -105,6 +120,7 @@ struct done {};
 using append_result = expected<append_ok, store_error>;
 
 /// Limits every store enforces on a request (checked before any I/O).
+inline constexpr std::size_t max_riders_per_request = 64;
 inline constexpr std::size_t max_stream_id_bytes = 512;
 inline constexpr std::size_t max_type_bytes = 128;
 inline constexpr std::size_t max_payload_bytes = 1 << 20;
@@ -157,7 +173,7 @@ class event_store {
 /// Event ids may be in any case; a store lower-cases them with normalize_event_ids.
 [[nodiscard]] std::optional<store_error> validate_append(const append_request& request);
 
-/// Lower-cases the event ids; returns whether any changed.
+/// Lower-cases the event ids (the riders' and after_event_id too); returns whether any changed.
 bool normalize_event_ids(append_request& request);
 
 /// validate_append, then normalize_event_ids when valid.

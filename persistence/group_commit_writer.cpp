@@ -38,7 +38,8 @@ group_commit_writer::lane& group_commit_writer::lane_of(const std::string& strea
 }
 
 void group_commit_writer::submit(append_request request, callback done) {
-  const auto n = request.events.size();
+  auto n = request.events.size();
+  for (const auto& rider : request.riders) n += rider.events.size();
   auto& l = lane_of(request.stream_id);
   {
     std::lock_guard<std::mutex> lock(l.mutex);

@@ -24,9 +24,32 @@ std::vector<append_result> memory_event_store::append_batch(
   return results;
 }
 
-// Mirrors journal_append (persistence/migrations/0002_journal_append.sql) request by request.
+// A request and its riders: the riders only when the request is written afresh, each only on
+// top of the event it names.
 append_result memory_event_store::append_locked(append_request request, std::int64_t now) {
   if (auto error = validate_and_normalize(request)) return unexpected{std::move(*error)};
+  auto result = write_locked(request, now);
+  if (!result) return result;
+  result->riders_written.assign(request.riders.size(), 0);
+  if (result->duplicate) return result;
+  for (std::size_t k = 0; k < request.riders.size(); ++k) {
+    auto& rider = request.riders[k];
+    if (!rider.after_event_id.empty()) {
+      const auto it = streams_.find(rider.stream_id);
+      const auto version = it == streams_.end() ? 0 : static_cast<std::int64_t>(it->second.size());
+      if (rider.expected_version < 1 || version != rider.expected_version ||
+          log_[it->second.back()].event_id != rider.after_event_id) {
+        continue;
+      }
+    }
+    const auto written = write_locked(rider, now);
+    if (written) result->riders_written[k] = 1;
+  }
+  return result;
+}
+
+// Mirrors journal_check and journal_append (persistence/migrations) for one request.
+append_result memory_event_store::write_locked(append_request& request, std::int64_t now) {
   auto& indexes = streams_[request.stream_id];
   const auto actual = static_cast<std::int64_t>(indexes.size());
 
@@ -44,7 +67,7 @@ append_result memory_event_store::append_locked(append_request request, std::int
     seen_position = std::max(seen_position, stored.position);
   }
   const auto n = request.events.size();
-  if (seen == n && seen_same == n) return append_ok{seen_version, seen_position, true};
+  if (seen == n && seen_same == n) return append_ok{seen_version, seen_position, true, {}};
   if (seen_same < seen) {
     return unexpected{store_error{store_errc::invalid_request,
                                   "an event_id is already used by another stream", -1}};
@@ -73,7 +96,7 @@ append_result memory_event_store::append_locked(append_request request, std::int
     indexes.push_back(log_.size());
     log_.push_back(std::move(rec));
   }
-  return append_ok{version, static_cast<std::int64_t>(log_.size()), false};
+  return append_ok{version, static_cast<std::int64_t>(log_.size()), false, {}};
 }
 
 expected<std::vector<recorded_event>, store_error> memory_event_store::read_stream(

@@ -27,6 +27,8 @@ class memory_event_store final : public event_store {
 
  private:
   append_result append_locked(append_request request, std::int64_t now_ms);
+  /// One stream's append, validated already.
+  append_result write_locked(append_request& request, std::int64_t now_ms);
 
   std::mutex mutex_;
   std::vector<recorded_event> log_;                                    // index = position - 1

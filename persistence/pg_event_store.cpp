@@ -107,6 +107,9 @@ store_error conflict(const append_request& request, std::int64_t actual) {
                      actual};
 }
 
+/// host_of entry of a request that is not a rider.
+constexpr std::size_t no_host = static_cast<std::size_t>(-1);
+
 store_error not_written() {
   return store_error{store_errc::internal, "not written (bug: no outcome recorded)", -1};
 }
@@ -121,10 +124,16 @@ struct pg_event_store::impl {
   // Stream → a version this store knows is committed (it wrote, or was told under the journal
   // lock). Events are never deleted, so that version exists for ever: a request expecting it
   // cannot leave a gap, and if the stream has moved on the unique index stops the insert. Such
-  // requests (and new streams) skip journal_check's per-stream lookups.
-  std::unordered_map<std::string, std::int64_t> known_versions;
+  // requests (and new streams) skip journal_check's per-stream lookups. With it, the id of the
+  // event at that version when this store wrote it (empty when unknown): a rider naming that
+  // event (append_request::after_event_id) is vouched for; riders are never looked up.
+  struct known_stream {
+    std::int64_t version = 0;
+    std::string last_event_id;
+  };
+  std::unordered_map<std::string, known_stream> known_versions;
 
-  void remember(const std::string& stream, std::int64_t version);
+  void remember(const std::string& stream, std::int64_t version, const std::string& last_id);
 
   std::optional<store_error> ensure_connected();
   detail::classified_error fail(const std::string& context);
@@ -132,6 +141,7 @@ struct pg_event_store::impl {
                               const std::vector<const append_request*>& valid,
                               const std::vector<std::size_t>& members, bool probe_all) const;
   std::vector<append_result> write(const std::vector<const append_request*>& valid,
+                                   const std::vector<std::size_t>& host_of,
                                    const std::vector<std::vector<std::size_t>>& rounds,
                                    bool probe_all);
   template <class T, class F>
@@ -196,14 +206,20 @@ expected<T, store_error> pg_event_store::impl::guarded(const char* context, F&& 
   }
 }
 
-void pg_event_store::impl::remember(const std::string& stream, std::int64_t version) {
+void pg_event_store::impl::remember(const std::string& stream, std::int64_t version,
+                                    const std::string& last_id) {
   if (version <= 0) return;
   if (known_versions.size() >= options.known_versions_capacity &&
       known_versions.count(stream) == 0) {
     known_versions.clear();  // crude but bounded; a miss only costs a lookup in journal_check
   }
-  auto& v = known_versions[stream];
-  v = std::max(v, version);
+  auto& known = known_versions[stream];
+  if (version > known.version) {
+    known.version = version;
+    known.last_event_id = last_id;
+  } else if (version == known.version && !last_id.empty()) {
+    known.last_event_id = last_id;
+  }
 }
 
 // A call of journal_check for `members` as SQL text: literals instead of parameters, so that it
@@ -246,14 +262,46 @@ std::string pg_event_store::impl::check_statement(pqxx::transaction_base& tx,
 // rows are sent before it runs, COMMIT after; so does every query_send_bytes of events.)
 // Throws on any failure, after rolling back.
 std::vector<append_result> pg_event_store::impl::write(
-    const std::vector<const append_request*>& valid,
+    const std::vector<const append_request*>& valid, const std::vector<std::size_t>& host_of,
     const std::vector<std::vector<std::size_t>>& rounds, bool probe_all) {
   std::vector<append_result> out(valid.size(), unexpected{not_written()});
   pqxx::nontransaction tx(*conn);
   std::vector<std::pair<std::size_t, std::size_t>> inserted;  // request, events, in insert order
   std::vector<std::size_t> unsent;  // approved requests not yet in `sql`, in insert order
-  // Versions written earlier in this transaction (a later round builds on them).
+  // Versions written earlier in this transaction (a later round builds on them), with the id of
+  // the last event written to each stream.
   std::unordered_map<std::string_view, std::int64_t> in_transaction_versions;
+  std::unordered_map<std::string_view, std::string_view> in_transaction_last_ids;
+  const auto approve = [&](std::size_t i) {
+    const auto& request = *valid[i];
+    const auto version =
+        request.expected_version + static_cast<std::int64_t>(request.events.size());
+    out[i] = append_ok{version, 0, false, {}};  // last_position once committed
+    in_transaction_versions[request.stream_id] = version;
+    in_transaction_last_ids[request.stream_id] = request.events.back().event_id;
+    inserted.emplace_back(i, request.events.size());
+    unsent.push_back(i);
+  };
+  // A rider goes in only with its host written afresh, and only where this store can vouch
+  // that its stream ends with the event it names; it is never looked up (see append_request).
+  const auto rider_applies = [&](std::size_t i) {
+    const auto& r = *valid[i];
+    const auto& host = out[host_of[i]];
+    if (probe_all || !host || host->duplicate) return false;
+    std::int64_t version = -1;
+    std::string_view last;
+    if (const auto p = in_transaction_versions.find(r.stream_id);
+        p != in_transaction_versions.end()) {
+      version = p->second;
+      last = in_transaction_last_ids[r.stream_id];
+    } else if (const auto k = known_versions.find(r.stream_id); k != known_versions.end()) {
+      version = k->second.version;
+      last = k->second.last_event_id;
+    } else if (r.expected_version == 0) {
+      return true;  // a new stream, as for any request: the unique index stops the rest
+    }
+    return version == r.expected_version && (r.after_event_id.empty() || last == r.after_event_id);
+  };
   std::string sql = "BEGIN; ";
   bool in_transaction = false;
   const auto send = [&] {
@@ -290,8 +338,12 @@ std::vector<append_result> pg_event_store::impl::write(
   };
   try {
     for (const auto& round : rounds) {
-      std::vector<std::size_t> approved, to_check;
+      std::vector<std::size_t> approved, to_check, riders;
       for (const auto i : round) {
+        if (host_of[i] != no_host) {
+          riders.push_back(i);
+          continue;
+        }
         const auto& r = *valid[i];
         bool vouched = !probe_all && r.expected_version == 0;
         if (!probe_all && !vouched) {
@@ -300,7 +352,7 @@ std::vector<append_result> pg_event_store::impl::write(
             vouched = pending->second == r.expected_version;
           } else {
             const auto known = known_versions.find(r.stream_id);
-            vouched = known != known_versions.end() && known->second == r.expected_version;
+            vouched = known != known_versions.end() && known->second.version == r.expected_version;
           }
         }
         (vouched ? approved : to_check).push_back(i);
@@ -324,7 +376,7 @@ std::vector<append_result> pg_event_store::impl::write(
           if (outcome == "ok") {
             approved.push_back(i);
           } else if (outcome == "duplicate") {
-            out[i] = append_ok{version, row[3].as<std::int64_t>(), true};
+            out[i] = append_ok{version, row[3].as<std::int64_t>(), true, {}};
           } else if (outcome == "conflict") {
             out[i] = unexpected{conflict(request, version)};
           } else if (outcome == "invalid") {
@@ -337,14 +389,17 @@ std::vector<append_result> pg_event_store::impl::write(
         }
         std::sort(approved.begin(), approved.end());  // request order, for positions
       }
-      for (const auto i : approved) {
-        const auto& request = *valid[i];
-        const auto version =
-            request.expected_version + static_cast<std::int64_t>(request.events.size());
-        out[i] = append_ok{version, 0, false};  // last_position once committed
-        in_transaction_versions[request.stream_id] = version;
-        inserted.emplace_back(i, request.events.size());
-        unsent.push_back(i);
+      for (const auto i : approved) approve(i);
+      // After their hosts: a rider's round is never earlier than its host's.
+      for (const auto i : riders) {
+        if (rider_applies(i)) {
+          approve(i);
+        } else {
+          out[i] = unexpected{store_error{store_errc::version_conflict,
+                                          "rider not written: its host was not, or the store "
+                                          "cannot vouch for its stream's last event",
+                                          -1}};
+        }
       }
     }
     queue_inserts();
@@ -378,9 +433,10 @@ std::vector<append_result> pg_event_store::impl::write(
   }
   for (std::size_t i = 0; i < valid.size(); ++i) {
     if (out[i]) {
-      remember(valid[i]->stream_id, out[i]->version);
+      remember(valid[i]->stream_id, out[i]->version,
+               out[i]->duplicate ? std::string{} : valid[i]->events.back().event_id);
     } else if (out[i].error().code == store_errc::version_conflict) {
-      remember(valid[i]->stream_id, out[i].error().actual_version);  // seen under the lock
+      remember(valid[i]->stream_id, out[i].error().actual_version, {});  // seen under the lock
     }
   }
   return out;
@@ -402,29 +458,43 @@ pg_event_store::~pg_event_store() = default;
 std::vector<append_result> pg_event_store::append_batch(
     const std::vector<append_request>& requests) {
   std::vector<append_result> results(requests.size(), unexpected{not_written()});
+  // A request's riders follow it in `valid`, each with its host's index in host_of.
   std::vector<const append_request*> valid;
-  std::vector<std::size_t> origin;        // valid index → request index
+  std::vector<std::size_t> origin;        // valid index → request index (riders: no_host)
+  std::vector<std::size_t> host_of;       // valid index → its host's valid index, or no_host
   std::deque<append_request> normalized;  // lower-cased copies, only when a request needs one
   valid.reserve(requests.size());
   origin.reserve(requests.size());
+  host_of.reserve(requests.size());
+  const auto has_upper = [](const append_request& r) {
+    const auto upper = [](const std::string& id) {
+      return std::any_of(id.begin(), id.end(), [](char c) { return c >= 'A' && c <= 'F'; });
+    };
+    return upper(r.after_event_id) ||
+           std::any_of(r.events.begin(), r.events.end(),
+                       [&](const new_event& ev) { return upper(ev.event_id); });
+  };
   for (std::size_t i = 0; i < requests.size(); ++i) {
     if (auto error = validate_append(requests[i])) {
       results[i] = unexpected{std::move(*error)};
       continue;
     }
-    const auto& events = requests[i].events;
-    const bool upper = std::any_of(events.begin(), events.end(), [](const new_event& ev) {
-      return std::any_of(ev.event_id.begin(), ev.event_id.end(),
-                         [](char c) { return c >= 'A' && c <= 'F'; });
-    });
-    if (upper) {
+    const auto& riders = requests[i].riders;
+    const append_request* request = &requests[i];
+    if (has_upper(*request) || std::any_of(riders.begin(), riders.end(), has_upper)) {
       normalized.push_back(requests[i]);
       normalize_event_ids(normalized.back());
-      valid.push_back(&normalized.back());
-    } else {
-      valid.push_back(&requests[i]);
+      request = &normalized.back();
     }
+    const auto host = valid.size();
+    valid.push_back(request);
     origin.push_back(i);
+    host_of.push_back(no_host);
+    for (const auto& rider : request->riders) {
+      valid.push_back(&rider);
+      origin.push_back(no_host);
+      host_of.push_back(host);
+    }
   }
   if (valid.empty()) return results;
 
@@ -434,6 +504,7 @@ std::vector<append_result> pg_event_store::append_batch(
   std::vector<std::vector<std::size_t>> rounds(1);
   {
     std::unordered_map<std::string_view, std::size_t> stream_round, id_round;
+    std::vector<std::size_t> round_of(valid.size());
     stream_round.reserve(valid.size());
     id_round.reserve(valid.size());
     for (std::size_t i = 0; i < valid.size(); ++i) {
@@ -444,6 +515,9 @@ std::vector<append_result> pg_event_store::append_batch(
       };
       bump(stream_round, valid[i]->stream_id);
       for (const auto& ev : valid[i]->events) bump(id_round, ev.event_id);
+      // A rider never goes before its host, whose outcome it depends on.
+      if (host_of[i] != no_host) round = std::max(round, round_of[host_of[i]]);
+      round_of[i] = round;
       stream_round[valid[i]->stream_id] = round;
       for (const auto& ev : valid[i]->events) id_round[ev.event_id] = round;
       if (round >= rounds.size()) rounds.resize(round + 1);
@@ -451,8 +525,12 @@ std::vector<append_result> pg_event_store::append_batch(
     }
   }
 
+  std::vector<std::size_t> hosts;  // valid indexes of the requests themselves
+  for (std::size_t k = 0; k < valid.size(); ++k) {
+    if (host_of[k] == no_host) hosts.push_back(k);
+  }
   const auto fail_all = [&](const store_error& error) {
-    for (const auto i : origin) results[i] = unexpected{error};
+    for (const auto k : hosts) results[origin[k]] = unexpected{error};
     return results;
   };
   if (auto error = impl_->ensure_connected()) return fail_all(*error);
@@ -460,8 +538,14 @@ std::vector<append_result> pg_event_store::append_batch(
   store_error error;
   for (bool probe_all : {false, true}) {
     try {
-      auto written = impl_->write(valid, rounds, probe_all);
-      for (std::size_t k = 0; k < valid.size(); ++k) results[origin[k]] = std::move(written[k]);
+      auto written = impl_->write(valid, host_of, rounds, probe_all);
+      for (std::size_t k = 0; k < valid.size(); ++k) {
+        if (host_of[k] == no_host) {
+          results[origin[k]] = std::move(written[k]);
+        } else if (auto& host = results[origin[host_of[k]]]) {
+          host->riders_written.push_back(written[k] ? 1 : 0);
+        }
+      }
       return results;
     } catch (...) {
       const auto c = impl_->fail("appending to the journal");
@@ -475,7 +559,15 @@ std::vector<append_result> pg_event_store::append_batch(
   const bool request_level =
       error.code == store_errc::invalid_request || error.code == store_errc::version_conflict;
   if (!request_level || !impl_->conn) return fail_all(error);
-  if (valid.size() == 1) {
+  if (hosts.size() == 1 && valid.size() > 1) {
+    // The request or one of its riders: the request alone, then.
+    auto alone = *valid[0];
+    alone.riders.clear();
+    results[origin[0]] = std::move(append_batch({alone}).front());
+    if (results[origin[0]]) results[origin[0]]->riders_written.assign(valid.size() - 1, 0);
+    return results;
+  }
+  if (hosts.size() == 1) {
     if (error.code == store_errc::version_conflict) {
       try {
         pqxx::nontransaction tx(*impl_->conn);
@@ -491,9 +583,7 @@ std::vector<append_result> pg_event_store::append_batch(
   }
   // The database rejected one request's data for the whole batch (e.g. a constraint added
   // outside the migrations); isolate it by writing the requests one by one, in order.
-  for (std::size_t k = 0; k < valid.size(); ++k) {
-    results[origin[k]] = std::move(append_batch({*valid[k]}).front());
-  }
+  for (const auto k : hosts) results[origin[k]] = std::move(append_batch({*valid[k]}).front());
   return results;
 }
 

@@ -292,6 +292,137 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(same_stream_twice_in_one_batch_builds_on_the_first
   BOOST_TEST(read_all_of(*store, broken).size() == 1u);
 }
 
+namespace {
+
+/// A rider of one event for `stream`, to go on top of `base` (its last event).
+sp::append_request rider_on(const sp::append_request& base) {
+  auto rider = make_request(base.stream_id,
+                            base.expected_version + static_cast<std::int64_t>(base.events.size()));
+  rider.after_event_id = base.events.back().event_id;
+  return rider;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(riders_are_written_with_their_host, B, backends) {
+  B backend;
+  auto store = backend.open();
+  const auto owner = unique_stream("rider-owner");
+  const auto host_stream = unique_stream("rider-host");
+  const auto base = make_request(owner, 0, 2);
+  require_ok(store->append(base));
+
+  // Its base written earlier by this store.
+  auto host = make_request(host_stream, 0, 1);
+  host.riders.push_back(rider_on(base));
+  const auto written = store->append(host);
+  require_ok(written);
+  BOOST_TEST(written->version == 1);
+  BOOST_TEST(written->riders_written == std::vector<std::uint8_t>{1});
+  auto events = read_all_of(*store, owner);
+  BOOST_REQUIRE_EQUAL(events.size(), 3u);
+  BOOST_TEST(events[2].event_id == host.riders[0].events[0].event_id);
+  BOOST_TEST(events[2].version == 3);
+
+  // Its base earlier in the same batch; the rider of the second host builds on the first's.
+  const auto owner2 = unique_stream("rider-owner");
+  const auto base2 = make_request(owner2, 0, 1);
+  auto host2 = make_request(unique_stream("rider-host"), 0, 1);
+  host2.riders.push_back(rider_on(base2));
+  auto host3 = make_request(unique_stream("rider-host"), 0, 2);
+  host3.riders.push_back(rider_on(host2.riders[0]));
+  const auto results = store->append_batch({base2, host2, host3});
+  BOOST_REQUIRE_EQUAL(results.size(), 3u);
+  require_ok(results[1]);
+  require_ok(results[2]);
+  BOOST_TEST(results[1]->riders_written == std::vector<std::uint8_t>{1});
+  BOOST_TEST(results[2]->riders_written == std::vector<std::uint8_t>{1});
+  events = read_all_of(*store, owner2);
+  BOOST_REQUIRE_EQUAL(events.size(), 3u);
+  BOOST_TEST(events[1].event_id == host2.riders[0].events[0].event_id);
+  BOOST_TEST(events[2].event_id == host3.riders[0].events[0].event_id);
+
+  // A replay of the whole request after a lost acknowledgement writes nothing more.
+  const auto again = store->append(host);
+  require_ok(again);
+  BOOST_TEST(again->duplicate);
+  BOOST_TEST(again->riders_written == std::vector<std::uint8_t>{0});
+  BOOST_TEST(read_all_of(*store, owner).size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_rider_that_does_not_apply_leaves_its_host_written, B, backends) {
+  B backend;
+  auto store = backend.open();
+  const auto owner = unique_stream("rider-owner");
+  const auto base = make_request(owner, 0, 2);
+  require_ok(store->append(base));
+
+  // Not on top of the event it names: another event at that version.
+  auto wrong_event = make_request(unique_stream("rider-host"), 0, 1);
+  wrong_event.riders.push_back(rider_on(base));
+  wrong_event.riders[0].after_event_id = base.events.front().event_id;
+  // The stream is not at its version.
+  auto wrong_version = make_request(unique_stream("rider-host"), 0, 1);
+  wrong_version.riders.push_back(rider_on(base));
+  wrong_version.riders[0].expected_version = 1;
+  // Its host conflicts: neither is written.
+  const auto taken = unique_stream("rider-host");
+  require_ok(store->append(make_request(taken, 0, 1)));
+  auto conflicting = make_request(taken, 0, 1);
+  conflicting.riders.push_back(rider_on(base));
+
+  const auto results = store->append_batch({wrong_event, wrong_version, conflicting});
+  BOOST_REQUIRE_EQUAL(results.size(), 3u);
+  require_ok(results[0]);
+  BOOST_TEST(results[0]->riders_written == std::vector<std::uint8_t>{0});
+  require_ok(results[1]);
+  BOOST_TEST(results[1]->riders_written == std::vector<std::uint8_t>{0});
+  require_error(results[2], sp::store_errc::version_conflict);
+  BOOST_TEST(read_all_of(*store, owner).size() == 2u);
+  BOOST_TEST(read_all_of(*store, wrong_event.stream_id).size() == 1u);
+  BOOST_TEST(read_all_of(*store, wrong_version.stream_id).size() == 1u);
+  BOOST_TEST(read_all_of(*store, taken).size() == 1u);
+
+  // Two riders on the same base: the first one written takes the version.
+  auto first = make_request(unique_stream("rider-host"), 0, 1);
+  first.riders.push_back(rider_on(base));
+  auto second = make_request(unique_stream("rider-host"), 0, 1);
+  second.riders.push_back(rider_on(base));
+  const auto both = store->append_batch({first, second});
+  require_ok(both[0]);
+  require_ok(both[1]);
+  BOOST_TEST(both[0]->riders_written == std::vector<std::uint8_t>{1});
+  BOOST_TEST(both[1]->riders_written == std::vector<std::uint8_t>{0});
+  BOOST_TEST(read_all_of(*store, owner).size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(malformed_riders_make_the_request_invalid, B, backends) {
+  B backend;
+  auto store = backend.open();
+  const auto owner = unique_stream("rider-owner");
+  const auto base = make_request(owner, 0, 1);
+  require_ok(store->append(base));
+  const auto host_stream = unique_stream("rider-host");
+
+  auto own_stream = make_request(host_stream, 0, 1);
+  own_stream.riders.push_back(make_request(host_stream, 1, 1));
+  auto nested = make_request(host_stream, 0, 1);
+  nested.riders.push_back(rider_on(base));
+  nested.riders[0].riders.push_back(make_request(unique_stream("rider-x"), 0, 1));
+  auto shared_id = make_request(host_stream, 0, 1);
+  shared_id.riders.push_back(rider_on(base));
+  shared_id.riders[0].events[0].event_id = shared_id.events[0].event_id;
+  auto bad_fence = make_request(host_stream, 0, 1);
+  bad_fence.riders.push_back(rider_on(base));
+  bad_fence.riders[0].after_event_id = "not-a-uuid";
+
+  for (const auto& request : {own_stream, nested, shared_id, bad_fence}) {
+    require_error(store->append(request), sp::store_errc::invalid_request);
+  }
+  BOOST_TEST(read_all_of(*store, host_stream).empty());
+  BOOST_TEST(read_all_of(*store, owner).size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(invalid_requests_fail_alone_and_store_nothing, B, backends) {
   B backend;
   auto store = backend.open();

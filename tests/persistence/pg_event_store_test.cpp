@@ -428,6 +428,42 @@ BOOST_AUTO_TEST_CASE(a_stale_version_remembered_by_one_store_still_conflicts) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(riders_are_written_only_where_the_store_can_vouch_for_them) {
+  // A rider is never looked up: store A writes it only on top of an event A itself wrote, and
+  // when B has moved that stream on meanwhile, the unique index stops it and the host is
+  // written without it.
+  sp::pg_event_store a(options("test-rider-a"));
+  sp::pg_event_store b(options("test-rider-b"));
+  const auto mine = unique_stream("rider-mine");
+  const auto theirs = unique_stream("rider-theirs");
+  const auto base_mine = make_request(mine, 0, 1);
+  const auto base_theirs = make_request(theirs, 0, 1);
+  require_ok(a.append(base_mine));
+  require_ok(b.append(base_theirs));
+  const auto rider_on = [](const sp::append_request& base) {
+    auto rider = make_request(base.stream_id, 1, 1);
+    rider.after_event_id = base.events.back().event_id;
+    return rider;
+  };
+  auto unknown = make_request(unique_stream("rider-host"), 0, 1);
+  unknown.riders.push_back(rider_on(base_theirs));
+  const auto r1 = a.append(unknown);
+  require_ok(r1);
+  BOOST_TEST(r1->riders_written == std::vector<std::uint8_t>{0});
+  BOOST_TEST(read_all_of(a, theirs).size() == 1u);
+
+  require_ok(b.append(make_request(mine, 1, 1)));  // A does not know
+  auto stale = make_request(unique_stream("rider-host"), 0, 1);
+  stale.riders.push_back(rider_on(base_mine));
+  const auto r2 = a.append(stale);
+  require_ok(r2);
+  BOOST_TEST(r2->riders_written == std::vector<std::uint8_t>{0});
+  const auto events = read_all_of(a, mine);
+  BOOST_REQUIRE_EQUAL(events.size(), 2u);
+  BOOST_TEST(events[1].event_id != stale.riders[0].events[0].event_id);
+  BOOST_TEST(read_all_of(a, stale.stream_id).size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(last_position_matches_the_stored_rows) {
   sp::pg_event_store store(options("test-positions"));
   std::vector<sp::append_request> batch;
@@ -530,6 +566,20 @@ BOOST_AUTO_TEST_CASE(a_request_the_database_rejects_fails_alone) {
   BOOST_TEST(read_all_of(store, "good-1").size() == 2u);
   BOOST_TEST(read_all_of(store, "poisoned").empty());
   BOOST_TEST(read_all_of(store, "good-2").size() == 1u);
+
+  // A rider the database rejects: its host is written without it.
+  const auto base = make_request("owner", 0, 1);
+  require_ok(store.append(base));
+  auto host = make_request("host", 0, 1);
+  auto rider = make_request("owner", 1, 1);
+  rider.after_event_id = base.events[0].event_id;
+  rider.events[0].payload = R"({"poison":true})";
+  host.riders.push_back(rider);
+  const auto alone = store.append(host);
+  require_ok(alone);
+  BOOST_TEST(alone->riders_written == std::vector<std::uint8_t>{0});
+  BOOST_TEST(read_all_of(store, "host").size() == 1u);
+  BOOST_TEST(read_all_of(store, "owner").size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_database_without_the_journal_is_an_internal_error) {

@@ -105,7 +105,7 @@ struct journal {
 
   std::int64_t append(const std::string& type, const std::string& stream,
                       std::vector<sp::new_event> events) {
-    sp::append_request r{stream, type, versions[stream], std::move(events)};
+    sp::append_request r{stream, type, versions[stream], std::move(events), {}, {}};
     auto ok = store.append(r);
     BOOST_REQUIRE_MESSAGE(ok.has_value(),
                           "append failed: " + (ok ? std::string() : ok.error().message));
@@ -490,13 +490,17 @@ BOOST_AUTO_TEST_CASE(batches_take_a_bounded_number_of_round_trips) {
                          0,
                          {to_new(dom::encode(dom::order::event{
                                      order_created(id, "cust-" + std::to_string(i % 10), t0 + i)}),
-                                 "")}});
+                                 "")},
+                         {},
+                         {}});
       confirmed.push_back({"order-" + id,
                            "order",
                            0,
                            {to_new(dom::encode(dom::order::event{dom::order::order_confirmed{
                                        id, t0 + 5000 + i, id + "/confirm"}}),
-                                   "")}});
+                                   "")},
+                           {},
+                           {}});
     }
     j.append_many(std::move(created));
     j.append_many(std::move(confirmed));
@@ -737,7 +741,9 @@ BOOST_AUTO_TEST_CASE(queries_validate_input_clamp_limits_and_page_newest_first) 
         {"order-" + id,
          "order",
          0,
-         {to_new(dom::encode(dom::order::event{order_created(id, "pager", t0 + i)}), "")}});
+         {to_new(dom::encode(dom::order::event{order_created(id, "pager", t0 + i)}), "")},
+         {},
+         {}});
   }
   j.append_many(std::move(orders));
   j.order("other", order_created("other", "someone-else", t0));
@@ -804,15 +810,15 @@ BOOST_AUTO_TEST_CASE(a_trace_finds_a_correlations_events_in_position_order) {
   };
   // One batch: streams interleaving the correlation with others and with none.
   std::vector<sp::append_request> batch;
-  batch.push_back({"tr-a", "thing", 0, {traced(), event("other"), traced()}});
-  batch.push_back({"tr-b", "thing", 0, {event(""), traced()}});
-  batch.push_back({"tr-c", "thing", 0, {event("other")}});
+  batch.push_back({"tr-a", "thing", 0, {traced(), event("other"), traced()}, {}, {}});
+  batch.push_back({"tr-b", "thing", 0, {event(""), traced()}, {}, {}});
+  batch.push_back({"tr-c", "thing", 0, {event("other")}, {}, {}});
   for (const auto& r : store.append_batch(batch)) {
     BOOST_REQUIRE_MESSAGE(r.has_value(), "append failed: " + (r ? "" : r.error().message));
   }
   // A later batch, a stream written first above.
-  auto later = store.append_batch(
-      {{"tr-b", "thing", 2, {traced()}}, {"tr-d", "thing", 0, {event(""), traced()}}});
+  auto later = store.append_batch({{"tr-b", "thing", 2, {traced()}, {}, {}},
+                                   {"tr-d", "thing", 0, {event(""), traced()}, {}, {}}});
   for (const auto& r : later) {
     BOOST_REQUIRE_MESSAGE(r.has_value(), "append failed: " + (r ? "" : r.error().message));
   }
