@@ -63,6 +63,19 @@ struct default_hooks {
   template <class Self>
   static void after_commit(Self) {}
 
+  /// Right after the append of the last decide's events was queued at the writer: it ends the
+  /// stream at `version` with the event `last_event_id`. Appends queued from now on (by any
+  /// actor) are written after it.
+  template <class Self>
+  static void on_submitted(Self, std::int64_t /*version*/, const std::string& /*last_event_id*/) {}
+
+  /// Whether the events of the last decide are in the journal already, written on this actor's
+  /// behalf (by a command's rider: see command_rider); they are then applied without an append.
+  template <class Self>
+  static bool already_committed(Self) {
+    return false;
+  }
+
   /// After recovery, before the first message.
   template <class Self>
   static void on_recovered(Self) {}
@@ -140,13 +153,16 @@ struct aggregate_state {
   /// What matters only while commands are handled or queued. An idle actor holds none of it
   /// (just the pointer): actors are idle most of their life and there are many of them.
   struct in_flight {
-    std::optional<job> current;                          // the job whose append is in flight
-    std::vector<typename Traits::event> current_events;  // its events, applied once committed
+    std::optional<job> current;                            // the job whose append is in flight
+    std::vector<typename Traits::event> current_events;    // its events, applied once committed
+    std::shared_ptr<const rider_receipt> current_receipt;  // of its rider, if it has one
     std::list<job> waiting;  // later commands (std::deque would allocate even when empty)
     // A batch in flight (decide_batch): each job with the answer it gets once committed.
     struct batched {
       job j;
       reply r;
+      std::shared_ptr<const rider_receipt> receipt{};  // of the job's rider, if it has one
+      std::size_t rider = 0;                           // its index in the request's riders
     };
     std::vector<batched> batch;
     // Queries that arrived while a batch's uncommitted events were applied.
@@ -359,7 +375,11 @@ class logic {
         st.speculative = true;
       }
       r.version = st.version;
-      flight.batch.push_back({std::move(j), std::move(r)});
+      std::shared_ptr<const rider_receipt> receipt;
+      std::size_t rider = 0;
+      if (r.kind == reply_kind::accepted && !r.events.empty())
+        receipt = add_rider(request, j.request, r.events, rider);
+      flight.batch.push_back({std::move(j), std::move(r), std::move(receipt), rider});
     }
     if (request.events.empty()) {  // nothing to append: every answer stands on committed state
       auto batch = std::move(flight.batch);
@@ -443,7 +463,10 @@ class logic {
       }
       if (out->result.version != st.version) st.reload = true;  // cannot happen
       st.unverified = false;
-      for (auto& b : batch) b.j.promise.deliver(std::move(b.r));
+      for (auto& b : batch) {
+        if (b.receipt && rider_written(out->result, b.rider)) b.r.rider = std::move(b.receipt);
+        b.j.promise.deliver(std::move(b.r));
+      }
       answer_deferred(self);
       maybe_snapshot(self);
       finish(self);
@@ -605,18 +628,59 @@ class logic {
       finish(self);
       return;
     }
+    auto& flight = *st.flight;
+    if (hooks::already_committed(self)) {
+      // Written already on this actor's behalf: apply and answer as if just committed.
+      if (st.context->options.faults)
+        st.context->options.faults->check(fault_point::after_append, key);
+      for (const auto& e : decision->events) {
+        st.aggregate = Traits::evolve(std::move(st.aggregate), e);
+        ++st.version;
+      }
+      reply_t<Traits> r;
+      r.kind = reply_kind::accepted;
+      r.events = std::move(decision->events);
+      r.version = st.version;
+      j.promise.deliver(std::move(r));
+      hooks::after_commit(self);
+      maybe_snapshot(self);
+      finish(self);
+      return;
+    }
     persistence::append_request request;
     request.stream_id = st.stream_id();
     request.stream_type = Traits::stream_type;
     request.expected_version = st.version;
     for (const auto& e : decision->events)
       request.events.push_back(to_new_event(self, e, j.request.meta));
+    std::size_t rider = 0;
+    flight.current_receipt = add_rider(request, j.request, decision->events, rider);
     st.busy = true;
-    auto& flight = *st.flight;
     flight.conflict_retried = retried;
     flight.current_events = std::move(decision->events);
     flight.current.emplace(std::move(j));
+    const auto end_version = st.version + static_cast<std::int64_t>(request.events.size());
+    auto last_event_id = request.events.back().event_id;
     submit(self, std::move(request));
+    hooks::on_submitted(self, end_version, last_event_id);
+  }
+
+  /// Asks the command's rider (if any) what to write with `events`; adds it to the request's
+  /// riders (at index `index`) and returns its receipt, or null.
+  static std::shared_ptr<const rider_receipt> add_rider(
+      persistence::append_request& request, const command_request<Traits>& command,
+      const std::vector<typename Traits::event>& events, std::size_t& index) {
+    if (!command.rider || request.riders.size() >= persistence::max_riders_per_request)
+      return nullptr;
+    auto write = command.rider->ride(events);
+    if (!write) return nullptr;
+    index = request.riders.size();
+    request.riders.push_back(std::move(write->request));
+    return std::move(write->receipt);
+  }
+
+  static bool rider_written(const persistence::append_ok& ok, std::size_t index) {
+    return index < ok.riders_written.size() && ok.riders_written[index] != 0;
   }
 
   static void on_appended(self_ptr self, append_outcome& out) {
@@ -645,6 +709,9 @@ class logic {
       r.kind = reply_kind::accepted;
       r.events = std::move(flight.current_events);
       r.version = st.version;
+      if (flight.current_receipt && rider_written(out.result, 0))
+        r.rider = std::move(flight.current_receipt);
+      flight.current_receipt.reset();
       flight.current_events.clear();
       j.promise.deliver(std::move(r));
       hooks::after_commit(self);  // persist, then act
@@ -653,6 +720,7 @@ class logic {
       return;
     }
     flight.current_events.clear();
+    flight.current_receipt.reset();
     st.stale = true;
     if (out.error.code == persistence::store_errc::version_conflict && !flight.conflict_retried) {
       // Another writer appended: catch up and decide once more on the fresh state.
@@ -700,6 +768,7 @@ class logic {
     auto j = std::move(*flight.current);
     flight.current.reset();
     flight.current_events.clear();
+    flight.current_receipt.reset();
     st.stale = true;  // it may still commit
     reply_failed(self, std::move(j), failure_code::timeout, "journal append timed out");
   }

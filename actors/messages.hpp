@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,25 @@
 #include "persistence/event_store.hpp"
 
 namespace saga::actors {
+
+/// What a rider adds to the append of a command's events.
+struct rider_write {
+  persistence::append_request request;           ///< for the sender's own stream (see its riders)
+  std::shared_ptr<const rider_receipt> receipt;  ///< goes back in the reply once written
+};
+
+/// A sender's own bookkeeping, to be written in the same transaction as the events its command
+/// causes (persistence::append_request::riders), so the sender needs no append of its own for
+/// the answer: a saga records a step's outcome this way. The aggregate actor calls it, on its
+/// own thread, each time it is about to append events for the command; the store writes the
+/// rider only where it applies, and the reply says whether it did (command_reply::rider).
+/// Never serialized: a command that leaves the process leaves its rider behind.
+template <class Event>
+struct command_rider {
+  virtual ~command_rider() = default;
+  /// What to write along with `events`, the command's new events; nothing: no rider.
+  [[nodiscard]] virtual std::optional<rider_write> ride(const std::vector<Event>& events) const = 0;
+};
 
 /// A command for aggregate `id` of the type described by Traits.
 template <class Traits>
@@ -21,6 +42,8 @@ struct command_request {
   /// activated by this command may skip the recovery read. A wrong hint costs one version
   /// conflict and a re-read, never a wrong result (the first append expects version 0).
   bool fresh = false;
+  /// The sender's bookkeeping to write with the command's events, if any (see command_rider).
+  std::shared_ptr<const command_rider<typename Traits::event>> rider{};
 };
 
 /// Asks for the current state of aggregate `id`.

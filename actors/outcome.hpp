@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,13 @@ enum class failure_code : std::uint8_t {
 /// Whether sending the same command again may succeed.
 [[nodiscard]] bool is_retryable(failure_code code) noexcept;
 
+/// Handed back to a command's sender whose rider was written with the command's events (see
+/// command_rider in actors/messages.hpp). Only the sender knows what it holds; it never leaves
+/// the process.
+struct rider_receipt {
+  virtual ~rider_receipt() = default;
+};
+
 /// The answer to one command sent to an aggregate.
 template <class Event>
 struct command_reply {
@@ -56,6 +64,8 @@ struct command_reply {
   domain::rejection_code rejection = domain::rejection_code::invalid_argument;  ///< if rejected
   failure_code failure = failure_code::none;                                    ///< if failed
   std::string message;  ///< rejection or failure text for people
+  /// Set (accepted only) when the command's rider was written with its events.
+  std::shared_ptr<const rider_receipt> rider{};
 
   [[nodiscard]] bool ok() const noexcept {
     return kind == reply_kind::accepted || kind == reply_kind::replayed;

@@ -92,13 +92,19 @@ bool already_done(const step_ref& ref, domain::rejection_code code) {
   return false;
 }
 
+/// The input for an answer that carries `events` (accepted or replayed).
+template <class Event>
+sg::input input_for_events(const std::vector<Event>& events, const step_ref& ref) {
+  if (auto refusal = refusal_in(events)) return failed_input(ref, *refusal, false);
+  return succeeded(ref);
+}
+
 template <class Event>
 sg::input input_for(const command_reply<Event>& reply, const step_ref& ref) {
   switch (reply.kind) {
     case reply_kind::accepted:
     case reply_kind::replayed:
-      if (auto refusal = refusal_in(reply.events)) return failed_input(ref, *refusal, false);
-      return succeeded(ref);
+      return input_for_events(reply.events, ref);
     case reply_kind::rejected:
       if (already_done(ref, reply.rejection)) return succeeded(ref);
       return failed_input(ref, describe(ref) + " refused " + ref.action + ": " + reply.message,
@@ -115,6 +121,79 @@ sg::input input_for(const command_reply<Event>& reply, const step_ref& ref) {
       true);
 }
 
+/// The saga as it will be when a command's answer arrives if nothing else happens meanwhile:
+/// what the command's rider decides on.
+struct rider_base {
+  const sg::saga_definition* def = nullptr;
+  sg::state state;
+  std::string stream_id;
+  std::int64_t version = 0;   ///< the saga stream's version once `state` is committed
+  std::string last_event_id;  ///< of the event at `version`
+};
+
+/// The saga's events for one answer, written by the answering aggregate in the transaction of
+/// its own events, and what the saga does once it has them (see saga_rider).
+struct saga_receipt final : rider_receipt {
+  std::int64_t expected_version = 0;  ///< the saga's version they go on top of
+  std::vector<sg::event> events;
+  std::vector<sg::action> actions;
+  std::string last_event_id;
+};
+
+/// A step command's rider: given the events the target is about to append, the saga's answer
+/// to them (decide on rider_base) goes into the same transaction, on top of exactly the saga
+/// event the base ends with. The saga then only applies it (adopt) instead of appending it
+/// after the answer, which saves a journal round per step. If anything else happened to the
+/// saga meanwhile, the store refuses the rider and the answer is handled as usual.
+template <class Event>
+class saga_rider final : public command_rider<Event> {
+ public:
+  saga_rider(std::shared_ptr<const rider_base> base, step_ref ref,
+             std::shared_ptr<const aggregate_context> context, persistence::event_metadata meta,
+             double random01)
+      : base_(std::move(base)),
+        ref_(std::move(ref)),
+        context_(std::move(context)),
+        meta_(std::move(meta)),
+        random01_(random01) {}
+
+  std::optional<rider_write> ride(const std::vector<Event>& events) const override {
+    auto decided = sg::decide(*base_->def, base_->state, input_for_events(events, ref_),
+                              context_->services->now(), random01_);
+    if (!decided || decided->events.empty()) return std::nullopt;
+    rider_write out;
+    auto& request = out.request;
+    request.stream_id = base_->stream_id;
+    request.stream_type = saga_traits::stream_type;
+    request.expected_version = base_->version;
+    request.after_event_id = base_->last_event_id;
+    for (const auto& e : decided->events) {
+      auto encoded = domain::encode(e);
+      persistence::new_event ne;
+      ne.event_id = persistence::new_uuid();
+      ne.event_type = std::move(encoded.type);
+      ne.schema_version = encoded.schema_version;
+      ne.payload = std::move(encoded.payload);
+      ne.metadata = meta_;
+      request.events.push_back(std::move(ne));
+    }
+    auto receipt = std::make_shared<saga_receipt>();
+    receipt->expected_version = base_->version;
+    receipt->events = std::move(decided->events);
+    receipt->actions = std::move(decided->actions);
+    receipt->last_event_id = request.events.back().event_id;
+    out.receipt = std::move(receipt);
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const rider_base> base_;
+  step_ref ref_;
+  std::shared_ptr<const aggregate_context> context_;
+  persistence::event_metadata meta_;
+  double random01_;
+};
+
 }  // namespace
 
 template <>
@@ -130,6 +209,25 @@ struct hook_data<saga_traits> {
   /// An anchored start being written; kept until it commits, so that a start whose append
   /// failed is tried again (its first step may have gone out already: see sg::start::anchored).
   std::optional<command_request<saga_traits>> unstarted;
+  /// Pipelined sends of the job being decided (send_commands::before_commit): they go out
+  /// once its append is queued (on_submitted), a single command with a rider built on it.
+  std::vector<sg::send_commands> early;
+  std::string early_correlation_id;
+  std::optional<rider_base> early_base;
+  /// The append in flight: the version it ends at and its last event's id.
+  std::int64_t submitted_version = -1;
+  std::string submitted_last_id;
+  /// The saga's last committed event as far as this actor knows it first-hand (its own append
+  /// or an adopted rider; not a re-read): riders of commands sent from that state build on it.
+  std::int64_t last_version = -1;
+  std::string last_event_id;
+  /// The job being decided applies events a rider wrote (see saga_rider).
+  bool adopting = false;
+  std::string adopted_last_id;
+  /// The version whose actions this actor has run. A re-read can bring in events a rider wrote
+  /// whose answer never came as such (it timed out, say): then the saga resumes from its state.
+  std::int64_t acted_version = 0;
+  bool foreign = false;
 };
 
 template <>
@@ -157,7 +255,13 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   template <class Self>
   static domain::result<domain::decision<sg::event>> decide(Self self, const saga_command& c) {
     auto& st = self->state;
-    st.hooks.actions.clear();
+    auto& h = st.hooks;
+    h.actions.clear();
+    h.early.clear();
+    h.early_base.reset();
+    h.adopting = false;
+    if (st.version != h.acted_version) h.foreign = true;
+    if (c.receipt) return adopt(self, static_cast<const saga_receipt&>(*c.receipt));
     const auto* services = st.context->services.get();
     if (services == nullptr || !services->sagas)
       return domain::reject(domain::rejection_code::invalid_state,
@@ -192,37 +296,90 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
                               services->random());
     if (!decided) return unexpected{decided.error()};
     // Pipelining: a step's commands that decide allows to go out before the commit are sent
-    // now, so the step runs while its bookkeeping is being written (an answer that comes back
-    // first waits in the queue behind this job). The rest waits for the commit. (Before a
-    // start commits, the state has no correlation id yet: the start's own is used.)
+    // as soon as the append is handed to the writer (on_submitted), so the step runs while its
+    // bookkeeping is being written (an answer that comes back first waits in the queue behind
+    // this job). The rest waits for the commit. (Before a start commits, the state has no
+    // correlation id yet: the start's own is used.)
     const auto* begin = std::get_if<sg::start>(&c.input);
-    const auto& correlation_id = st.aggregate.status_ == sg::status::none && begin != nullptr
-                                     ? begin->correlation_id
-                                     : st.aggregate.correlation_id;
+    h.early_correlation_id = st.aggregate.status_ == sg::status::none && begin != nullptr
+                                 ? begin->correlation_id
+                                 : st.aggregate.correlation_id;
     for (auto& a : decided->actions) {
-      const auto* send = std::get_if<sg::send_commands>(&a);
+      auto* send = std::get_if<sg::send_commands>(&a);
       if (send != nullptr && send->before_commit && !decided->events.empty()) {
-        for (const auto& tc : send->commands) dispatch(self, *send, tc, correlation_id);
+        h.early.push_back(std::move(*send));
       } else {
-        st.hooks.actions.push_back(std::move(a));
+        h.actions.push_back(std::move(a));
       }
+    }
+    if (h.early.size() == 1 && h.early.front().commands.size() == 1) {
+      rider_base base;
+      base.def = def;
+      base.state = st.aggregate;
+      for (const auto& e : decided->events) base.state = sg::evolve(std::move(base.state), e);
+      base.stream_id = st.stream_id();
+      base.version = st.version + static_cast<std::int64_t>(decided->events.size());
+      h.early_base = std::move(base);
     }
     domain::decision<sg::event> out;
     out.events = std::move(decided->events);
     return out;
   }
 
+  /// Sends the pipelined commands once the append is queued: a rider built on it can then only
+  /// be written after it.
+  template <class Self>
+  static void on_submitted(Self self, std::int64_t version, const std::string& last_event_id) {
+    auto& h = self->state.hooks;
+    h.submitted_version = version;
+    h.submitted_last_id = last_event_id;
+    std::shared_ptr<const rider_base> base;
+    if (h.early_base) {
+      h.early_base->last_event_id = h.submitted_last_id;
+      base = std::make_shared<const rider_base>(std::move(*h.early_base));
+      h.early_base.reset();
+    }
+    auto early = std::move(h.early);
+    h.early.clear();
+    for (const auto& send : early) {
+      for (const auto& tc : send.commands) dispatch(self, send, tc, h.early_correlation_id, base);
+    }
+  }
+
+  template <class Self>
+  static bool already_committed(Self self) {
+    return self->state.hooks.adopting;
+  }
+
   template <class Self>
   static void after_commit(Self self) {
-    auto& h = self->state.hooks;
-    if (self->state.aggregate.status_ != sg::status::none) h.unstarted.reset();
+    auto& st = self->state;
+    auto& h = st.hooks;
+    if (h.adopting) {
+      h.adopting = false;
+      h.last_version = st.version;
+      h.last_event_id = std::move(h.adopted_last_id);
+    } else if (h.submitted_version == st.version) {
+      h.last_version = st.version;
+      h.last_event_id = std::move(h.submitted_last_id);
+    }
+    h.submitted_version = -1;
+    h.acted_version = st.version;
+    if (st.aggregate.status_ != sg::status::none) h.unstarted.reset();
     auto actions = std::move(h.actions);
     h.actions.clear();
     run(self, actions);
+    if (h.foreign) {
+      // Events this actor did not write itself came in with a re-read (a rider whose answer
+      // was lost): whatever they started must go on.
+      h.foreign = false;
+      resume(self);
+    }
   }
 
   template <class Self>
   static void on_recovered(Self self) {
+    self->state.hooks.acted_version = self->state.version;
     resume(self);
   }
 
@@ -230,7 +387,12 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   static void on_failure(Self self) {
     // The events of the failed job may or may not be committed and its actions did not run:
     // re-read the journal and resume from what it holds.
-    self->state.hooks.actions.clear();
+    auto& h = self->state.hooks;
+    h.actions.clear();
+    h.early.clear();
+    h.early_base.reset();
+    h.adopting = false;
+    h.submitted_version = -1;
     arm_resync(self);
   }
 
@@ -260,6 +422,8 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
       }
       h.unstarted.reset();
       h.resync_backoff = milliseconds(0);
+      h.acted_version = self->state.version;
+      h.foreign = false;
       resume(self);
       if (L::idle(self)) on_idle(self);
     });
@@ -298,6 +462,27 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   }
 
  private:
+  /// An answer whose rider was written: its events are in the journal. Applied as they are
+  /// when the saga is still where the rider left it (the usual case); otherwise the saga went
+  /// on from another state meanwhile (it re-read them already, or the answer to its own earlier
+  /// append was lost), and it catches up from the journal and continues from there.
+  template <class Self>
+  static domain::result<domain::decision<sg::event>> adopt(Self self, const saga_receipt& receipt) {
+    auto& st = self->state;
+    auto& h = st.hooks;
+    domain::decision<sg::event> out;
+    if (st.version != receipt.expected_version) {
+      st.stale = true;
+      arm_resync(self);
+      return out;
+    }
+    h.adopting = true;
+    h.adopted_last_id = receipt.last_event_id;
+    h.actions = receipt.actions;
+    out.events = receipt.events;
+    return out;
+  }
+
   template <class Self>
   static void arm_resync(Self self) {
     auto& st = self->state;
@@ -337,8 +522,9 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   static void run(Self self, const std::vector<sg::action>& actions) {
     for (const auto& a : actions) {
       if (const auto* send = std::get_if<sg::send_commands>(&a)) {
+        const auto base = send->commands.size() == 1 ? committed_base(self) : nullptr;
         for (const auto& tc : send->commands)
-          dispatch(self, *send, tc, self->state.aggregate.correlation_id);
+          dispatch(self, *send, tc, self->state.aggregate.correlation_id, base);
       } else if (const auto* timer = std::get_if<sg::arm_timer>(&a)) {
         arm(self, *timer);
       } else if (std::holds_alternative<sg::finished>(a)) {
@@ -347,15 +533,35 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     }
   }
 
-  /// Delivers `in` to this saga through its own mailbox, so it is handled like any command:
-  /// one at a time, persisted, then acted upon.
+  /// The committed state as a rider's base, if this actor knows its last event's id.
   template <class Self>
-  static void deliver(Self self, sg::input in, std::string causation) {
+  static std::shared_ptr<const rider_base> committed_base(Self self) {
+    const auto& st = self->state;
+    const auto& h = st.hooks;
+    if (h.last_version != st.version || h.last_event_id.empty()) return nullptr;
+    const auto* services = st.context->services.get();
+    const auto* def = services->sagas->find(st.aggregate.saga_type);
+    if (def == nullptr) return nullptr;
+    auto base = std::make_shared<rider_base>();
+    base->def = def;
+    base->state = st.aggregate;
+    base->stream_id = st.stream_id();
+    base->version = st.version;
+    base->last_event_id = h.last_event_id;
+    return base;
+  }
+
+  /// Delivers `in` to this saga through its own mailbox, so it is handled like any command:
+  /// one at a time, persisted, then acted upon. `receipt`: its events were written by a rider.
+  template <class Self>
+  static void deliver(Self self, sg::input in, std::string causation,
+                      std::shared_ptr<const rider_receipt> receipt = nullptr) {
     auto& st = self->state;
     command_meta meta{st.aggregate.correlation_id, std::move(causation), {}, {}};
     caf::anon_send(
         caf::actor_cast<aggregate_actor<saga_traits>>(self),
-        command_request<saga_traits>{st.id, saga_command{{}, std::move(in)}, std::move(meta)});
+        command_request<saga_traits>{st.id, saga_command{{}, std::move(in), std::move(receipt)},
+                                     std::move(meta)});
   }
 
   template <class Self>
@@ -397,12 +603,14 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
                       {}};
     caf::anon_send(
         caf::actor_cast<aggregate_actor<saga_traits>>(self),
-        command_request<saga_traits>{st.id, saga_command{{}, std::move(in)}, std::move(meta)});
+        command_request<saga_traits>{st.id, saga_command{{}, std::move(in), {}}, std::move(meta)});
   }
 
+  /// Sends one target's command; with a rider built on `base` when there is one.
   template <class Self>
   static void dispatch(Self self, const sg::send_commands& send, const sg::targeted_command& tc,
-                       const std::string& correlation_id) {
+                       const std::string& correlation_id,
+                       const std::shared_ptr<const rider_base>& base) {
     auto& st = self->state;
     const auto& services = *st.context->services;
     step_ref ref{send.step,
@@ -419,17 +627,19 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
           using C = std::decay_t<decltype(cmd)>;
           if constexpr (std::is_same_v<C, domain::order::command>) {
             ref.kind = sg::aggregate_kind::order;
-            ask<order_traits>(self, services.regions.order, cmd, std::move(ref), meta);
+            ask<order_traits>(self, services.regions.order, cmd, std::move(ref), meta, base);
           } else if constexpr (std::is_same_v<C, domain::payment::command>) {
             ref.kind = sg::aggregate_kind::payment;
             // The first charge attempt creates the saga's payment stream ("pay-" + order id).
             const bool fresh = ref.phase == sg::phase::forward && ref.attempt == 1 &&
                                std::holds_alternative<domain::payment::process>(cmd);
-            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), meta, fresh);
+            ask<payment_traits>(self, services.regions.payment, cmd, std::move(ref), meta, base,
+                                fresh);
           } else {
             static_assert(std::is_same_v<C, domain::inventory::command>);
             ref.kind = sg::aggregate_kind::inventory;
-            ask<inventory_traits>(self, services.regions.inventory, cmd, std::move(ref), meta);
+            ask<inventory_traits>(self, services.regions.inventory, cmd, std::move(ref), meta,
+                                  base);
           }
         },
         tc.command.command);
@@ -441,13 +651,25 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   /// clock thread per command and stay there until it expires, answered or not.)
   template <class Traits, class Self, class Region>
   static void ask(Self self, const Region& region, const typename Traits::command& cmd,
-                  step_ref ref, const command_meta& meta, bool fresh = false) {
+                  step_ref ref, const command_meta& meta,
+                  const std::shared_ptr<const rider_base>& base, bool fresh = false) {
     auto key = meta.command_id;
+    using event = typename Traits::event;
+    std::shared_ptr<const command_rider<event>> rider;
+    if (base) {
+      const auto& st = self->state;
+      persistence::event_metadata rider_meta;
+      rider_meta.correlation_id = meta.correlation_id;
+      rider_meta.causation_id = key;
+      rider_meta.node_id = st.context->options.node_id;
+      rider = std::make_shared<saga_rider<event>>(base, ref, st.context, std::move(rider_meta),
+                                                  st.context->services->random());
+    }
     self->request(region, caf::infinite,
-                  command_request<Traits>{ref.aggregate_id, cmd, meta, fresh})
+                  command_request<Traits>{ref.aggregate_id, cmd, meta, fresh, std::move(rider)})
         .then(
-            [=](command_reply<typename Traits::event>& reply) {
-              deliver(self, input_for(reply, ref), key);
+            [=](command_reply<event>& reply) {
+              deliver(self, input_for(reply, ref), key, std::move(reply.rider));
             },
             [=](caf::error& err) {
               deliver(

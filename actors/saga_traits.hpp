@@ -3,8 +3,10 @@
 // codec. Pure and stateless; any thread.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "actors/outcome.hpp"
 #include "domain/saga.hpp"
 #include "domain/saga_codec.hpp"
 
@@ -16,6 +18,9 @@ namespace saga::actors {
 struct saga_command {
   std::string saga_type;
   domain::sagas::input input;
+  /// An answer whose rider was written: the saga's events for this input are in the journal
+  /// already (see command_rider; never serialized).
+  std::shared_ptr<const rider_receipt> receipt{};
 };
 
 struct saga_traits {

@@ -73,6 +73,13 @@ struct journal_probe {
   std::atomic<int> stall_ms{0};
   /// The next n stream reads wait stall_ms first (a journal read that hangs).
   std::atomic<int> stall_reads{0};
+  /// Riders (sagas' step outcomes written with the step's events) written so far.
+  std::atomic<int> riders_written{0};
+  /// Every rider is left out, as a store does that cannot vouch for its stream.
+  std::atomic<bool> drop_riders{false};
+  /// In the next n batches in which a rider is written, the requests that wrote one are
+  /// reported as `retryable` afterwards.
+  std::atomic<int> fail_after_rider{0};
 };
 
 /// One store handle of a journal (each runtime thread gets its own), with the probe applied.
@@ -85,8 +92,21 @@ class journal_handle final : public sp::event_store {
     if (take(faults_->fail_before_write)) return failure(r.size());
     if (take(faults_->stall_next))
       std::this_thread::sleep_for(std::chrono::milliseconds(faults_->stall_ms.load()));
-    auto results = target_->append_batch(r);
+    auto results = faults_->drop_riders ? without_riders(r) : target_->append_batch(r);
+    int riders = 0;
+    for (const auto& result : results) {
+      if (result)
+        riders += static_cast<int>(
+            std::count(result->riders_written.begin(), result->riders_written.end(), 1));
+    }
+    faults_->riders_written += riders;
     if (take(faults_->fail_after_write)) return failure(r.size());
+    if (riders > 0 && take(faults_->fail_after_rider)) {
+      for (auto& result : results) {
+        if (result && std::count(result->riders_written.begin(), result->riders_written.end(), 1))
+          result = failure(1).front();
+      }
+    }
     return results;
   }
   expected<std::vector<sp::recorded_event>, sp::store_error> read_stream(
@@ -118,6 +138,18 @@ class journal_handle final : public sp::event_store {
       if (counter.compare_exchange_weak(n, n - 1)) return true;
     }
     return false;
+  }
+  std::vector<sp::append_result> without_riders(std::vector<sp::append_request> requests) {
+    std::vector<std::size_t> riders;
+    for (auto& request : requests) {
+      riders.push_back(request.riders.size());
+      request.riders.clear();
+    }
+    auto results = target_->append_batch(requests);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results[i]) results[i]->riders_written.assign(riders[i], 0);
+    }
+    return results;
   }
   static std::vector<sp::append_result> failure(std::size_t n) {
     return std::vector<sp::append_result>(
