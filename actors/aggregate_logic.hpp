@@ -637,6 +637,7 @@ class logic {
         st.aggregate = Traits::evolve(std::move(st.aggregate), e);
         ++st.version;
       }
+      st.unverified = false;  // the writer fenced them on the stream as it was
       reply_t<Traits> r;
       r.kind = reply_kind::accepted;
       r.events = std::move(decision->events);

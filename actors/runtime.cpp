@@ -19,10 +19,12 @@
 #include "actors/gateway_actor.hpp"
 #include "actors/inspect.hpp"
 #include "actors/journal_reader.hpp"
+#include "actors/log.hpp"
 #include "actors/message_types.hpp"
 #include "actors/quiet_clock.hpp"
 #include "actors/regions.hpp"
 #include "actors/saga_inspect.hpp"
+#include "actors/saga_rider.hpp"
 #include "actors/services.hpp"
 
 namespace saga::actors {
@@ -86,6 +88,7 @@ struct flow_env {
   region_handles regions;
   std::chrono::milliseconds timeout{0};
   std::function<domain::timestamp()> clock;
+  std::shared_ptr<const actor_services> services;
 };
 
 /// Where a flow's single answer goes: the caller's callback (the future forms pass one that
@@ -165,7 +168,42 @@ sg::saga_input saga_input_of(const std::string& order_id, const std::string& cus
   return in;
 }
 
-/// Creates the order, then starts its saga.
+/// An order's saga start written with its creation: given OrderCreated, SagaStarted (with the
+/// first step's start) goes into the same transaction, as a new saga stream. The saga actor
+/// then only applies it (see detail::saga_receipt), and the order is answered one journal
+/// round earlier.
+class order_start_rider final : public command_rider<domain::order::event> {
+ public:
+  order_start_rider(std::shared_ptr<const actor_services> services, const sg::saga_definition* def,
+                    persistence::event_metadata meta, double random01)
+      : services_(std::move(services)), def_(def), meta_(std::move(meta)), random01_(random01) {}
+
+  std::optional<rider_write> ride(const std::vector<domain::order::event>& events) const override {
+    for (const auto& e : events) {
+      const auto* created = std::get_if<domain::order::order_created>(&e);
+      if (created == nullptr || created->saga_id.empty()) continue;
+      sg::start begin{
+          created->saga_id, created->correlation_id,
+          saga_input_of(created->order_id, created->customer_id, created->items, created->total),
+          true};
+      auto meta = meta_;
+      meta.correlation_id = created->correlation_id;
+      return detail::saga_rider_write(*def_, sg::state{}, begin,
+                                      stream_id_of(saga_traits::stream_type, created->saga_id), 0,
+                                      {}, meta, services_->now(), random01_);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::shared_ptr<const actor_services> services_;
+  const sg::saga_definition* def_;
+  persistence::event_metadata meta_;
+  double random01_;
+};
+
+/// Creates the order, then starts its saga (with the order's own append when it can: see
+/// order_start_rider).
 /// `new_order`: the order id was generated for this request, so its stream is new.
 void place_order_flow(caf::event_based_actor* self, flow_env env, order_request request,
                       bool new_order, promise_ptr<placed_order> promise) {
@@ -177,8 +215,16 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
       request.correlation_id, persistence::new_uuid(), env.clock(),   request.idempotency_key};
   command_meta meta{request.correlation_id, "place_order", request.idempotency_key,
                     request.customer_id};
-  self->request(env.regions.order, env.timeout,
-                command_request<order_traits>{request.order_id, std::move(create), meta, new_order})
+  command_request<order_traits> command{request.order_id, std::move(create), meta, new_order};
+  if (const auto* def = env.services->sagas->find(sg::order_processing_type)) {
+    persistence::event_metadata saga_meta;
+    saga_meta.causation_id = "place_order";
+    saga_meta.user_id = request.customer_id;
+    saga_meta.node_id = env.services->node_id;
+    command.rider = std::make_shared<order_start_rider>(env.services, def, std::move(saga_meta),
+                                                        env.services->random());
+  }
+  self->request(env.regions.order, env.timeout, std::move(command))
       .then(
           [=](command_reply<domain::order::event>& reply) {
             if (!reply.ok()) {
@@ -209,6 +255,25 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
                                            std::move(begin), std::move(saga_meta));
             // An order created just now got a saga id generated with it: its stream is new.
             start_saga.fresh = reply.kind == reply_kind::accepted;
+            if (reply.rider) {
+              // SagaStarted is committed with the order: the saga only applies it and goes on.
+              // Should that message not arrive, the saga is resumed from the journal the next
+              // time its actor starts (any message, or node recovery).
+              start_saga.command.receipt = std::move(reply.rider);
+              auto out = placed;
+              out.saga_started = true;
+              promise->set_value(std::move(out));
+              const auto saga_id = placed.saga_id;
+              self->request(env.regions.saga, env.timeout, std::move(start_saga))
+                  .then([](command_reply<sg::event>&) {},
+                        [saga_id, self](caf::error& err) {
+                          detail::log().warn(
+                              "saga {}: its start was written with the order, "
+                              "but the saga did not take it up: {}",
+                              saga_id, self->system().render(err));
+                        });
+              return;
+            }
             self->request(env.regions.saga, env.timeout, std::move(start_saga))
                 .then(
                     [=](command_reply<sg::event>& started) {
@@ -458,7 +523,7 @@ struct runtime::impl {
     writer.stop();
   }
 
-  flow_env env() const { return flow_env{regions, options.ask_timeout, services->clock}; }
+  flow_env env() const { return flow_env{regions, options.ask_timeout, services->clock, services}; }
 
   /// Runs a multi-step operation in its own short-lived actor; `done` is always called because
   /// every request of the flow has a timeout.

@@ -17,6 +17,7 @@
 
 #include "actors/aggregate_logic.hpp"
 #include "actors/saga_inspect.hpp"
+#include "actors/saga_rider.hpp"
 #include "actors/services.hpp"
 
 namespace saga::actors {
@@ -131,14 +132,7 @@ struct rider_base {
   std::string last_event_id;  ///< of the event at `version`
 };
 
-/// The saga's events for one answer, written by the answering aggregate in the transaction of
-/// its own events, and what the saga does once it has them (see saga_rider).
-struct saga_receipt final : rider_receipt {
-  std::int64_t expected_version = 0;  ///< the saga's version they go on top of
-  std::vector<sg::event> events;
-  std::vector<sg::action> actions;
-  std::string last_event_id;
-};
+using detail::saga_receipt;
 
 /// A step command's rider: given the events the target is about to append, the saga's answer
 /// to them (decide on rider_base) goes into the same transaction, on top of exactly the saga
@@ -158,32 +152,9 @@ class saga_rider final : public command_rider<Event> {
         random01_(random01) {}
 
   std::optional<rider_write> ride(const std::vector<Event>& events) const override {
-    auto decided = sg::decide(*base_->def, base_->state, input_for_events(events, ref_),
-                              context_->services->now(), random01_);
-    if (!decided || decided->events.empty()) return std::nullopt;
-    rider_write out;
-    auto& request = out.request;
-    request.stream_id = base_->stream_id;
-    request.stream_type = saga_traits::stream_type;
-    request.expected_version = base_->version;
-    request.after_event_id = base_->last_event_id;
-    for (const auto& e : decided->events) {
-      auto encoded = domain::encode(e);
-      persistence::new_event ne;
-      ne.event_id = persistence::new_uuid();
-      ne.event_type = std::move(encoded.type);
-      ne.schema_version = encoded.schema_version;
-      ne.payload = std::move(encoded.payload);
-      ne.metadata = meta_;
-      request.events.push_back(std::move(ne));
-    }
-    auto receipt = std::make_shared<saga_receipt>();
-    receipt->expected_version = base_->version;
-    receipt->events = std::move(decided->events);
-    receipt->actions = std::move(decided->actions);
-    receipt->last_event_id = request.events.back().event_id;
-    out.receipt = std::move(receipt);
-    return out;
+    return detail::saga_rider_write(*base_->def, base_->state, input_for_events(events, ref_),
+                                    base_->stream_id, base_->version, base_->last_event_id, meta_,
+                                    context_->services->now(), random01_);
   }
 
  private:
@@ -195,6 +166,37 @@ class saga_rider final : public command_rider<Event> {
 };
 
 }  // namespace
+
+std::optional<rider_write> detail::saga_rider_write(
+    const sg::saga_definition& def, const sg::state& state, const sg::input& in,
+    const std::string& stream_id, std::int64_t version, const std::string& after_event_id,
+    const persistence::event_metadata& meta, domain::timestamp now, double random01) {
+  auto decided = sg::decide(def, state, in, now, random01);
+  if (!decided || decided->events.empty()) return std::nullopt;
+  rider_write out;
+  auto& request = out.request;
+  request.stream_id = stream_id;
+  request.stream_type = saga_traits::stream_type;
+  request.expected_version = version;
+  request.after_event_id = after_event_id;
+  for (const auto& e : decided->events) {
+    auto encoded = domain::encode(e);
+    persistence::new_event ne;
+    ne.event_id = persistence::new_uuid();
+    ne.event_type = std::move(encoded.type);
+    ne.schema_version = encoded.schema_version;
+    ne.payload = std::move(encoded.payload);
+    ne.metadata = meta;
+    request.events.push_back(std::move(ne));
+  }
+  auto receipt = std::make_shared<saga_receipt>();
+  receipt->expected_version = version;
+  receipt->events = std::move(decided->events);
+  receipt->actions = std::move(decided->actions);
+  receipt->last_event_id = request.events.back().event_id;
+  out.receipt = std::move(receipt);
+  return out;
+}
 
 template <>
 struct hook_data<saga_traits> {

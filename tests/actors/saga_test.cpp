@@ -307,12 +307,16 @@ BOOST_AUTO_TEST_CASE(each_steps_outcome_is_written_with_the_steps_own_events) {
       BOOST_TEST(setup.journal.faults->riders_written.load() == 0);
       continue;
     }
-    BOOST_TEST(setup.journal.faults->riders_written.load() == 3);
-    // Reservation, charge, confirmation: each directly followed by the saga's record of it.
+    BOOST_TEST(setup.journal.faults->riders_written.load() == 4);
+    // The order's creation, the reservation, the charge, the confirmation: each directly
+    // followed by the saga's start or record of it.
     const auto follows = [&saga](std::int64_t position) {
       return std::any_of(saga.begin(), saga.end(),
                          [&](const sp::recorded_event& e) { return e.position == position + 1; });
     };
+    BOOST_TEST(saga.front().event_type == "SagaStarted");
+    BOOST_TEST(saga.front().position == position_of(order, "OrderCreated") + 1);
+    BOOST_TEST(saga.front().metadata.causation_id == "place_order");
     BOOST_TEST(follows(position_of(stock, "InventoryReserved")));
     BOOST_TEST(follows(position_of(payment, "PaymentProcessed")));
     BOOST_TEST(follows(position_of(order, "OrderConfirmed")));
@@ -331,19 +335,21 @@ BOOST_AUTO_TEST_CASE(a_written_rider_whose_answer_is_lost_is_found_in_the_journa
   // failed, so the answer carries no receipt (after the writer's retry finds the reservation
   // stored, or as a failure). The saga's own append of the outcome then meets the record in
   // the journal; it must take it from there and send the charge, which nobody did.
+  // (The order is created first, without a rider, so that the reservation's is the first.)
   saga_setup setup;
-  setup.journal.faults->fail_after_rider = 1;
   auto rt = setup.start();
   saga_waiter waiter(*rt);
   register_stock(*rt, "p1", 10);
-  auto placed = place(*rt, order_of("p1", 2));
-  auto done = waiter.wait(placed.saga_id, sg::status::completed);
+  create_order(*rt, "o-lost", 2);
+  setup.journal.faults->fail_after_rider = 1;
+  BOOST_REQUIRE(rt->start_saga_for_order("o-lost").ok());
+  auto done = waiter.wait("saga-o-lost", sg::status::completed);
   BOOST_REQUIRE(done.has_value());
   BOOST_TEST(setup.journal.faults->fail_after_rider.load() == 0);
-  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+  BOOST_TEST(count_ledger(*setup.ledger, "o-lost").approved_charges == 1);
   const auto stock = types_of(setup.journal.events("inventory-p1"));
   BOOST_TEST(std::count(stock.begin(), stock.end(), "InventoryReserved") == 1);
-  const auto saga = saga_events(setup.journal, placed.saga_id);
+  const auto saga = saga_events(setup.journal, "saga-o-lost");
   int reserve_records = 0;
   for (const auto& e : saga) {
     const auto* ok = std::get_if<sg::step_succeeded>(&e);
