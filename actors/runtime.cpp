@@ -260,9 +260,6 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
               // Should that message not arrive, the saga is resumed from the journal the next
               // time its actor starts (any message, or node recovery).
               start_saga.command.receipt = std::move(reply.rider);
-              auto out = placed;
-              out.saga_started = true;
-              promise->set_value(std::move(out));
               const auto saga_id = placed.saga_id;
               self->request(env.regions.saga, env.timeout, std::move(start_saga))
                   .then([](command_reply<sg::event>&) {},
@@ -272,6 +269,11 @@ void place_order_flow(caf::event_based_actor* self, flow_env env, order_request 
                               "but the saga did not take it up: {}",
                               saga_id, self->system().render(err));
                         });
+              // Answered once the saga has the receipt in its mailbox, ahead of anything the
+              // caller sends it next.
+              auto out = placed;
+              out.saga_started = true;
+              promise->set_value(std::move(out));
               return;
             }
             self->request(env.regions.saga, env.timeout, std::move(start_saga))

@@ -39,13 +39,17 @@ group_commit_writer::lane& group_commit_writer::lane_of(const std::string& strea
 
 void group_commit_writer::submit(append_request request, callback done) {
   auto n = request.events.size();
-  for (const auto& rider : request.riders) n += rider.events.size();
+  std::vector<std::size_t> rider_events;
+  for (const auto& rider : request.riders) {
+    n += rider.events.size();
+    rider_events.push_back(rider.events.size());
+  }
   auto& l = lane_of(request.stream_id);
   {
     std::lock_guard<std::mutex> lock(l.mutex);
     if (!l.stopping) {
-      l.queue.push_back(
-          pending{std::move(request), std::move(done), std::chrono::steady_clock::now(), n});
+      l.queue.push_back(pending{std::move(request), std::move(done),
+                                std::chrono::steady_clock::now(), n, std::move(rider_events)});
       l.queued_events += n;
       // Only the lane's writer waits on this, and only when the queue was empty or lingering.
       l.wake.notify_one();
@@ -199,7 +203,12 @@ void group_commit_writer::answer(pending& p, append_result result) {
   }
   requests_.fetch_add(1);
   if (result) {
-    events_.fetch_add(p.events);
+    auto written = p.events;
+    for (std::size_t k = 0; k < p.rider_events.size(); ++k) {
+      if (k >= result->riders_written.size() || result->riders_written[k] == 0)
+        written -= p.rider_events[k];
+    }
+    events_.fetch_add(written);
   } else {
     failed_.fetch_add(1);
   }

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "persistence/event_store.hpp"
 
@@ -45,7 +46,8 @@ struct writer_options {
 struct writer_stats {
   std::uint64_t batches = 0;
   std::uint64_t requests = 0;  ///< requests answered
-  std::uint64_t events = 0;    ///< events in answered requests that succeeded
+  std::uint64_t events = 0;    ///< events in answered requests that succeeded, with the
+                               ///< riders that were written
   std::uint64_t failed_requests = 0;
   std::uint64_t retries = 0;  ///< batch attempts repeated after a retryable error
   std::uint64_t last_batch_requests = 0;
@@ -92,7 +94,8 @@ class group_commit_writer {
     append_request request;  // moved out when its batch is written
     callback done;
     std::chrono::steady_clock::time_point queued_at;
-    std::size_t events = 0;
+    std::size_t events = 0;                 // the request's and its riders'
+    std::vector<std::size_t> rider_events;  // per rider (empty without riders)
   };
 
   /// One writer: its queue, its store and its thread.

@@ -193,6 +193,32 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(same_stream_twice_in_one_batch, B, backends) {
   BOOST_TEST(read_all_of(*reader, stream).size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(riders_are_written_through_the_writer_and_counted_when_written, B,
+                              backends) {
+  B backend;
+  sp::group_commit_writer writer([&] { return backend.open(); });
+  const auto owner = unique_stream("rider-owner");
+  const auto base = make_request(owner, 0, 1);
+  BOOST_REQUIRE(wait(writer.submit(base)).has_value());
+  const auto before = writer.stats().events;
+  auto host = make_request(unique_stream("rider-host"), 0, 1);
+  auto rider = make_request(owner, 1, 2);
+  rider.after_event_id = base.events[0].event_id;
+  host.riders.push_back(rider);
+  auto stale = make_request(unique_stream("rider-host"), 0, 1);
+  stale.riders.push_back(rider);  // the same base, taken by the first by then
+  stale.riders[0].events = make_request(owner, 1, 2).events;
+  const auto written = wait(writer.submit(host));
+  const auto refused = wait(writer.submit(stale));
+  BOOST_REQUIRE(written.has_value());
+  BOOST_REQUIRE(refused.has_value());
+  BOOST_TEST(written->riders_written == std::vector<std::uint8_t>{1});
+  BOOST_TEST(refused->riders_written == std::vector<std::uint8_t>{0});
+  BOOST_TEST(writer.stats().events - before == 4u);  // 1 + 2 written with it, then 1
+  writer.stop();
+  BOOST_TEST(read_all_of(*backend.open(), owner).size() == 3u);
+}
+
 // Lanes: streams spread over independent writers, each with its own store; every stream's
 // pipelined appends stay in order, and stop() drains every lane.
 BOOST_AUTO_TEST_CASE_TEMPLATE(lanes_keep_each_streams_appends_in_order, B, backends) {
