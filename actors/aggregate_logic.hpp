@@ -118,6 +118,19 @@ struct actor_hooks : default_hooks<Traits> {
 
 namespace detail {
 
+/// `e` as a journal event with a fresh id and `metadata`.
+template <class Event>
+persistence::new_event encode_new_event(const Event& e, persistence::event_metadata metadata) {
+  auto encoded = domain::encode(e);
+  persistence::new_event ne;
+  ne.event_id = persistence::new_uuid();
+  ne.event_type = std::move(encoded.type);
+  ne.schema_version = encoded.schema_version;
+  ne.payload = std::move(encoded.payload);
+  ne.metadata = std::move(metadata);
+  return ne;
+}
+
 /// A recovery or replay problem that must crash the actor (never skipped silently).
 struct corrupt_stream : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -403,23 +416,18 @@ class logic {
 
   static persistence::new_event to_new_event(self_ptr self, const typename Traits::event& e,
                                              const command_meta& meta) {
-    auto encoded = domain::encode(e);
-    persistence::new_event ne;
-    ne.event_id = persistence::new_uuid();
-    ne.event_type = std::move(encoded.type);
-    ne.schema_version = encoded.schema_version;
-    ne.payload = std::move(encoded.payload);
-    ne.metadata.correlation_id = meta.correlation_id;
+    persistence::event_metadata metadata;
+    metadata.correlation_id = meta.correlation_id;
     if constexpr (has_correlation_id<typename Traits::state>::value) {
-      if (ne.metadata.correlation_id.empty()) {
-        ne.metadata.correlation_id = self->state.aggregate.correlation_id;
+      if (metadata.correlation_id.empty()) {
+        metadata.correlation_id = self->state.aggregate.correlation_id;
       }
     }
-    ne.metadata.causation_id = meta.causation_id;
-    ne.metadata.command_id = meta.command_id;
-    ne.metadata.user_id = meta.user_id;
-    ne.metadata.node_id = self->state.context->options.node_id;
-    return ne;
+    metadata.causation_id = meta.causation_id;
+    metadata.command_id = meta.command_id;
+    metadata.user_id = meta.user_id;
+    metadata.node_id = self->state.context->options.node_id;
+    return encode_new_event(e, std::move(metadata));
   }
 
   /// Hands the append to the writer; its answer comes back as an append_outcome message.

@@ -179,16 +179,7 @@ std::optional<rider_write> detail::saga_rider_write(
   request.stream_type = saga_traits::stream_type;
   request.expected_version = version;
   request.after_event_id = after_event_id;
-  for (const auto& e : decided->events) {
-    auto encoded = domain::encode(e);
-    persistence::new_event ne;
-    ne.event_id = persistence::new_uuid();
-    ne.event_type = std::move(encoded.type);
-    ne.schema_version = encoded.schema_version;
-    ne.payload = std::move(encoded.payload);
-    ne.metadata = meta;
-    request.events.push_back(std::move(ne));
-  }
+  for (const auto& e : decided->events) request.events.push_back(detail::encode_new_event(e, meta));
   auto receipt = std::make_shared<saga_receipt>();
   receipt->expected_version = version;
   receipt->events = std::move(decided->events);
