@@ -80,6 +80,10 @@ struct default_hooks {
   template <class Self>
   static void on_recovered(Self) {}
 
+  /// A journal record was just applied (recovery or re-read); its payload is gone by then.
+  template <class Self>
+  static void on_replayed(Self, const persistence::recorded_event&) {}
+
   /// After a job was answered `failed` (journal trouble, timeouts): the state may lag behind.
   template <class Self>
   static void on_failure(Self) {}
@@ -238,6 +242,7 @@ class logic {
       }
       st.aggregate = Traits::evolve(std::move(st.aggregate), *decoded);
       st.version = rec.version;
+      hooks::on_replayed(self, rec);
     }
   }
 

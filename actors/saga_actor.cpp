@@ -210,8 +210,8 @@ struct hook_data<saga_traits> {
   /// The append in flight: the version it ends at and its last event's id.
   std::int64_t submitted_version = -1;
   std::string submitted_last_id;
-  /// The saga's last committed event as far as this actor knows it first-hand (its own append
-  /// or an adopted rider; not a re-read): riders of commands sent from that state build on it.
+  /// The saga's last committed event as far as this actor knows it (its own append, an adopted
+  /// rider, or a read of the journal): riders of commands sent from that state build on it.
   std::int64_t last_version = -1;
   std::string last_event_id;
   /// The job being decided applies events a rider wrote (see saga_rider).
@@ -364,10 +364,22 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     run(self, actions);
     if (h.foreign) {
       // Events this actor did not write itself came in with a re-read (a rider whose answer
-      // was lost): whatever they started must go on.
+      // was lost): whatever they started must go on, and an end they reached is announced.
       h.foreign = false;
+      const bool announced = std::any_of(actions.begin(), actions.end(), [](const sg::action& a) {
+        return std::holds_alternative<sg::finished>(a);
+      });
+      if (!announced) announce_if_finished(self);
       resume(self);
     }
+  }
+
+  /// A re-read or recovery tells this actor its last event first-hand too.
+  template <class Self>
+  static void on_replayed(Self self, const persistence::recorded_event& rec) {
+    auto& h = self->state.hooks;
+    h.last_version = rec.version;
+    h.last_event_id = rec.event_id;
   }
 
   template <class Self>
@@ -415,6 +427,7 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
       }
       h.unstarted.reset();
       h.resync_backoff = milliseconds(0);
+      if (h.acted_version < self->state.version) announce_if_finished(self);
       h.acted_version = self->state.version;
       h.foreign = false;
       resume(self);
@@ -455,6 +468,15 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
   }
 
  private:
+  /// Tells the finished-saga observers about an end this actor read rather than reached itself
+  /// (a rider wrote it, and its answer did not come back as a receipt the saga could apply).
+  template <class Self>
+  static void announce_if_finished(Self self) {
+    const auto status = self->state.aggregate.status_;
+    if (status == sg::status::none || sg::is_active(status)) return;
+    self->state.context->services->finished.notify(self->state.aggregate);
+  }
+
   /// An answer whose rider was written: its events are in the journal. Applied as they are
   /// when the saga is still where the rider left it (the usual case); otherwise the saga went
   /// on from another state meanwhile (it re-read them already, or the answer to its own earlier

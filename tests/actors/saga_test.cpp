@@ -359,6 +359,26 @@ BOOST_AUTO_TEST_CASE(a_written_rider_whose_answer_is_lost_is_found_in_the_journa
   BOOST_TEST(rt->inventory_state("p1").state.reserved == 2);
 }
 
+BOOST_AUTO_TEST_CASE(an_end_written_by_a_rider_whose_answer_is_lost_is_still_announced) {
+  // As above, for the last step: the confirmation and SagaCompleted are written together, but
+  // the answer is lost. The saga learns its end from the journal and must still tell the
+  // finished-saga observers (metrics, waiters) about it.
+  saga_setup setup;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  create_order(*rt, "o-end", 1);
+  setup.journal.faults->spare_riders = 2;  // the reservation's and the charge's
+  setup.journal.faults->fail_after_rider = 1;
+  BOOST_REQUIRE(rt->start_saga_for_order("o-end").ok());
+  auto done = waiter.wait("saga-o-end", sg::status::completed);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_TEST(setup.journal.faults->fail_after_rider.load() == 0);
+  const auto saga = types_of(setup.journal.events("saga-saga-o-end"));
+  BOOST_TEST(std::count(saga.begin(), saga.end(), "SagaCompleted") == 1);
+  BOOST_TEST(rt->order_state("o-end").state.status_ == ord::status::confirmed);
+}
+
 BOOST_AUTO_TEST_CASE(a_declined_payment_releases_the_stock_and_cancels_the_order) {
   saga_setup setup;
   setup.gateway.decline_above = 2000;
@@ -789,11 +809,15 @@ BOOST_AUTO_TEST_CASE(a_charge_in_flight_at_shutdown_is_not_charged_twice_after_r
       [&] { return count_ledger(*setup.ledger, placed.order_id).approved_charges == 1; }));
   BOOST_TEST(payment_unrecorded(setup, placed.order_id));
   setup.control->charges = gateway_control::pass;
+  const auto riders_before = setup.journal.faults->riders_written.load();
   auto rt = setup.start();
   saga_waiter waiter(*rt);
   BOOST_REQUIRE(rt->resume_saga(placed.saga_id).ok);
   auto done = waiter.wait(placed.saga_id, sg::status::completed);
   BOOST_REQUIRE(done.has_value());
+  // The re-sent charge builds on the saga's last event as recovered from the journal: its
+  // outcome rides with it, and so does the confirmation's.
+  BOOST_TEST(setup.journal.faults->riders_written.load() - riders_before == 2);
   auto entries = setup.ledger->entries_of_order(placed.order_id);
   BOOST_REQUIRE(entries.has_value());
   BOOST_REQUIRE_EQUAL(entries->size(), 1u);

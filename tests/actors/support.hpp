@@ -78,8 +78,9 @@ struct journal_probe {
   /// Every rider is left out, as a store does that cannot vouch for its stream.
   std::atomic<bool> drop_riders{false};
   /// In the next n batches in which a rider is written, the requests that wrote one are
-  /// reported as `retryable` afterwards.
+  /// reported as `retryable` afterwards; only once more than `spare_riders` riders were written.
   std::atomic<int> fail_after_rider{0};
+  std::atomic<int> spare_riders{0};
 };
 
 /// One store handle of a journal (each runtime thread gets its own), with the probe applied.
@@ -101,7 +102,8 @@ class journal_handle final : public sp::event_store {
     }
     faults_->riders_written += riders;
     if (take(faults_->fail_after_write)) return failure(r.size());
-    if (riders > 0 && take(faults_->fail_after_rider)) {
+    if (riders > 0 && faults_->riders_written.load() > faults_->spare_riders.load() &&
+        take(faults_->fail_after_rider)) {
       for (auto& result : results) {
         if (result && std::count(result->riders_written.begin(), result->riders_written.end(), 1))
           result = failure(1).front();
