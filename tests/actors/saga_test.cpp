@@ -330,22 +330,34 @@ BOOST_AUTO_TEST_CASE(each_steps_outcome_is_written_with_the_steps_own_events) {
   BOOST_TEST(with_riders == without_riders);
 }
 
+namespace {
+
+/// Order `order_id` (2 units of p1, stock 10) created without a rider, then its saga started;
+/// the rider after the first `spare` ones is written but its append reported as failed. The
+/// saga's final state once completed, or nullopt.
+std::optional<sg::state> complete_losing_a_rider(const saga_setup& setup, runtime& rt,
+                                                 const std::string& order_id, int spare) {
+  saga_waiter waiter(rt);
+  register_stock(rt, "p1", 10);
+  create_order(rt, order_id, 2);
+  setup.journal.faults->spare_riders = spare;
+  setup.journal.faults->fail_after_rider = 1;
+  BOOST_REQUIRE(rt.start_saga_for_order(order_id).ok());
+  auto done = waiter.wait("saga-" + order_id, sg::status::completed);
+  BOOST_TEST(setup.journal.faults->fail_after_rider.load() == 0);
+  return done;
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(a_written_rider_whose_answer_is_lost_is_found_in_the_journal) {
   // The reservation and the saga's record of it are written, but the append is reported as
   // failed, so the answer carries no receipt (after the writer's retry finds the reservation
   // stored, or as a failure). The saga's own append of the outcome then meets the record in
   // the journal; it must take it from there and send the charge, which nobody did.
-  // (The order is created first, without a rider, so that the reservation's is the first.)
   saga_setup setup;
   auto rt = setup.start();
-  saga_waiter waiter(*rt);
-  register_stock(*rt, "p1", 10);
-  create_order(*rt, "o-lost", 2);
-  setup.journal.faults->fail_after_rider = 1;
-  BOOST_REQUIRE(rt->start_saga_for_order("o-lost").ok());
-  auto done = waiter.wait("saga-o-lost", sg::status::completed);
-  BOOST_REQUIRE(done.has_value());
-  BOOST_TEST(setup.journal.faults->fail_after_rider.load() == 0);
+  BOOST_REQUIRE(complete_losing_a_rider(setup, *rt, "o-lost", 0).has_value());
   BOOST_TEST(count_ledger(*setup.ledger, "o-lost").approved_charges == 1);
   const auto stock = types_of(setup.journal.events("inventory-p1"));
   BOOST_TEST(std::count(stock.begin(), stock.end(), "InventoryReserved") == 1);
@@ -365,15 +377,8 @@ BOOST_AUTO_TEST_CASE(an_end_written_by_a_rider_whose_answer_is_lost_is_still_ann
   // finished-saga observers (metrics, waiters) about it.
   saga_setup setup;
   auto rt = setup.start();
-  saga_waiter waiter(*rt);
-  register_stock(*rt, "p1", 10);
-  create_order(*rt, "o-end", 1);
-  setup.journal.faults->spare_riders = 2;  // the reservation's and the charge's
-  setup.journal.faults->fail_after_rider = 1;
-  BOOST_REQUIRE(rt->start_saga_for_order("o-end").ok());
-  auto done = waiter.wait("saga-o-end", sg::status::completed);
-  BOOST_REQUIRE(done.has_value());
-  BOOST_TEST(setup.journal.faults->fail_after_rider.load() == 0);
+  // Spared: the reservation's rider and the charge's.
+  BOOST_REQUIRE(complete_losing_a_rider(setup, *rt, "o-end", 2).has_value());
   const auto saga = types_of(setup.journal.events("saga-saga-o-end"));
   BOOST_TEST(std::count(saga.begin(), saga.end(), "SagaCompleted") == 1);
   BOOST_TEST(rt->order_state("o-end").state.status_ == ord::status::confirmed);
