@@ -119,6 +119,15 @@ BOOST_AUTO_TEST_CASE(an_order_completes_with_one_charge_in_the_pg_ledger) {
     BOOST_TEST(journal.front().event_type == "SagaStarted");
     BOOST_TEST(journal.back().event_type == "SagaCompleted");
     BOOST_TEST(journal.back().metadata.correlation_id == placed.correlation_id);
+    // The PostgreSQL store takes the riders: the saga's start shares OrderCreated's transaction
+    // and its end OrderConfirmed's (recorded_at is the transaction's start).
+    const auto order = setup.events("order-" + placed.order_id);
+    BOOST_REQUIRE_EQUAL(order.size(), 2u);
+    BOOST_TEST(order.front().event_type == "OrderCreated");
+    BOOST_TEST(journal.front().recorded_at_ms == order.front().recorded_at_ms);
+    BOOST_TEST(order.back().event_type == "OrderConfirmed");
+    BOOST_TEST(journal.back().recorded_at_ms == order.back().recorded_at_ms);
+    BOOST_TEST(journal.back().position > order.back().position);
   }
   // A new runtime on the same database answers the finished saga from the journal.
   auto again = setup.start();
