@@ -31,6 +31,10 @@ constexpr const char* read_all_sql =
 
 #undef SAGA_EVENT_COLUMNS
 
+// A whole batch the store vouches for: one statement in its own transaction (0007).
+constexpr const char* append_stmt = "saga_journal_append";
+constexpr const char* append_sql = "SELECT journal_append($1::jsonb)";
+
 constexpr const char* stream_version_stmt = "saga_stream_version";
 constexpr const char* stream_version_sql =
     "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1";
@@ -134,6 +138,8 @@ struct pg_event_store::impl {
   std::unordered_map<std::string, known_stream> known_versions;
 
   void remember(const std::string& stream, std::int64_t version, const std::string& last_id);
+  void remember_written(const std::vector<const append_request*>& valid,
+                        const std::vector<append_result>& out);
 
   std::optional<store_error> ensure_connected();
   detail::classified_error fail(const std::string& context);
@@ -173,6 +179,7 @@ std::optional<store_error> pg_event_store::impl::ensure_connected() {
       ++round_trips;
       tx.exec(setup);
     }
+    c->prepare(append_stmt, append_sql);
     c->prepare(read_stream_stmt, read_stream_sql);
     c->prepare(read_all_stmt, read_all_sql);
     c->prepare(stream_version_stmt, stream_version_sql);
@@ -253,14 +260,18 @@ std::string pg_event_store::impl::check_statement(pqxx::transaction_base& tx,
          "'::bigint[], '" + counts + "'::integer[], '" + event_ids + "'::uuid[])";
 }
 
-// One attempt at the batch in one transaction, in as few round trips as the checks allow. SQL
-// is queued in one simple-protocol query string and sent only when an answer is needed: the
-// results of journal_check for a round with requests this store cannot vouch for (BEGIN and
-// the events approved in earlier rounds go along), and at the end COMMIT plus the last
-// position drawn. So a batch whose every request is vouched for costs one round trip, and each
-// round that needs a check one more. (options.before_commit, a test hook, costs one more: the
-// rows are sent before it runs, COMMIT after; so does every query_send_bytes of events.)
-// Throws on any failure, after rolling back.
+// One attempt at the batch in one transaction, in as few round trips as the checks allow.
+//
+// A batch whose every request this store vouches for, and whose events fit one journal_append
+// call, is that call alone: a prepared statement in its own implicit transaction, which
+// returns the last position drawn. One round trip, and the server lexes no SQL around the JSON.
+//
+// Otherwise SQL is queued in one simple-protocol query string and sent only when an answer is
+// needed: the results of journal_check for a round with requests this store cannot vouch for
+// (BEGIN and the events approved in earlier rounds go along), and at the end COMMIT. Each round
+// that needs a check costs one more round trip. (options.before_commit, a test hook, costs one
+// more: the rows are sent before it runs, COMMIT after; so does every query_send_bytes of
+// events.) Throws on any failure, after rolling back.
 std::vector<append_result> pg_event_store::impl::write(
     const std::vector<const append_request*>& valid, const std::vector<std::size_t>& host_of,
     const std::vector<std::vector<std::size_t>>& rounds, bool probe_all) {
@@ -311,18 +322,16 @@ std::vector<append_result> pg_event_store::impl::write(
     sql.clear();
     return result;
   };
-  // Queues the approved events not yet queued, in order, so that what follows in `sql` sees
-  // them: one journal_append call, or several in a row for a huge batch (positions stay
-  // contiguous: the calls run one after the other under the lock).
+  // The approved events not yet queued, in order, as journal_append arguments: one JSON array,
+  // or several for a huge batch (positions stay contiguous: the calls run one after the other
+  // under the lock).
   std::string json;
-  const auto queue_inserts = [&] {
-    const auto queue_call = [&] {
+  std::vector<std::string> calls;
+  const auto take_unsent = [&] {
+    const auto close_call = [&] {
       json.push_back(']');
-      sql += "SELECT journal_append(";
-      sql += tx.quote(json);
-      sql += "::jsonb); ";
+      calls.push_back(std::move(json));
       json.clear();
-      if (sql.size() >= query_send_bytes) send();
     };
     for (const auto i : unsent) {
       const auto& r = *valid[i];
@@ -330,11 +339,29 @@ std::vector<append_result> pg_event_store::impl::write(
       for (const auto& ev : r.events) {
         json.push_back(json.empty() ? '[' : ',');
         append_event_json(json, r, ++version, ev);
-        if (json.size() >= append_call_bytes) queue_call();
+        if (json.size() >= append_call_bytes) close_call();
       }
     }
-    if (!json.empty()) queue_call();
+    if (!json.empty()) close_call();
     unsent.clear();
+  };
+  // Queues them in `sql`, so that what follows there sees them.
+  const auto queue_inserts = [&] {
+    take_unsent();
+    for (auto& call : calls) {
+      sql += "SELECT journal_append(";
+      sql += tx.quote(call);
+      sql += "::jsonb); ";
+      if (sql.size() >= query_send_bytes) send();
+    }
+    calls.clear();
+  };
+  // Hands out the positions of `inserted`, given the last one drawn.
+  const auto assign_positions = [&](std::int64_t last) {
+    for (auto it = inserted.rbegin(); it != inserted.rend(); ++it) {
+      out[it->first]->last_position = last;
+      last -= static_cast<std::int64_t>(it->second);
+    }
   };
   try {
     for (const auto& round : rounds) {
@@ -402,6 +429,17 @@ std::vector<append_result> pg_event_store::impl::write(
         }
       }
     }
+    if (!in_transaction && !options.before_commit) {
+      take_unsent();
+      if (calls.empty()) return out;  // nothing to write (every rider left out)
+      if (calls.size() == 1) {
+        ++round_trips;
+        assign_positions(tx.exec_prepared1(append_stmt, calls.front())[0].as<std::int64_t>());
+        calls.clear();
+        remember_written(valid, out);
+        return out;
+      }
+    }
     queue_inserts();
     if (options.before_commit) {
       if (!sql.empty()) send();
@@ -414,12 +452,7 @@ std::vector<append_result> pg_event_store::impl::write(
       // Under the journal lock this transaction drew its positions contiguously, in insert
       // order, so the last one tells them all. currval is per session and survives COMMIT.
       sql += "COMMIT; SELECT currval(pg_get_serial_sequence('events', 'position'))";
-      const auto last = send()[0][0].as<std::int64_t>();
-      std::int64_t end = last;
-      for (auto it = inserted.rbegin(); it != inserted.rend(); ++it) {
-        out[it->first]->last_position = end;
-        end -= static_cast<std::int64_t>(it->second);
-      }
+      assign_positions(send()[0][0].as<std::int64_t>());
     }
   } catch (...) {
     if (in_transaction && conn && conn->is_open()) {
@@ -431,6 +464,12 @@ std::vector<append_result> pg_event_store::impl::write(
     }
     throw;
   }
+  remember_written(valid, out);
+  return out;
+}
+
+void pg_event_store::impl::remember_written(const std::vector<const append_request*>& valid,
+                                            const std::vector<append_result>& out) {
   for (std::size_t i = 0; i < valid.size(); ++i) {
     if (out[i]) {
       remember(valid[i]->stream_id, out[i]->version,
@@ -439,7 +478,6 @@ std::vector<append_result> pg_event_store::impl::write(
       remember(valid[i]->stream_id, out[i].error().actual_version, {});  // seen under the lock
     }
   }
-  return out;
 }
 
 pg_event_store::pg_event_store(pg_store_options options) : impl_(std::make_unique<impl>()) {

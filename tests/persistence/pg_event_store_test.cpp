@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(positions_are_commit_ordered_so_readers_never_skip_late_com
 }
 
 BOOST_AUTO_TEST_CASE(a_vouched_batch_costs_one_round_trip_and_a_checked_round_one_more) {
-  // Every request vouched for (new streams): BEGIN, journal_append, COMMIT in one query string.
+  // Every request vouched for (new streams): one journal_append statement, its own transaction.
   sp::pg_event_store store(options("test-round-trips"));
   BOOST_REQUIRE(store.connect().has_value());
   std::vector<std::string> written;
