@@ -141,6 +141,14 @@ class event_store {
   /// earlier one. An infrastructure failure fails every request with `retryable`.
   virtual std::vector<append_result> append_batch(const std::vector<append_request>& requests) = 0;
 
+  /// append_batch for requests that validate_and_normalize has already passed (the group
+  /// commit writer checks each on the submitting thread, off its own). A store may skip its
+  /// checks; the default does not.
+  virtual std::vector<append_result> append_checked_batch(
+      const std::vector<append_request>& requests) {
+    return append_batch(requests);
+  }
+
   /// The events of a stream with version >= from_version, ordered by version.
   virtual expected<std::vector<recorded_event>, store_error> read_stream(
       const std::string& stream_id, std::int64_t from_version = 1,

@@ -38,6 +38,13 @@ group_commit_writer::lane& group_commit_writer::lane_of(const std::string& strea
 }
 
 void group_commit_writer::submit(append_request request, callback done) {
+  // Checked here, on the caller's thread: the writer's own thread is the journal's serial path.
+  if (auto error = validate_and_normalize(request)) {
+    requests_.fetch_add(1);
+    failed_.fetch_add(1);
+    done(unexpected{std::move(*error)});
+    return;
+  }
   auto n = request.events.size();
   std::vector<std::size_t> rider_events;
   for (const auto& rider : request.riders) {
@@ -166,7 +173,7 @@ void group_commit_writer::write_batch(lane& l, std::vector<pending>& batch) {
     }
     if (l.store) {
       const auto started = std::chrono::steady_clock::now();
-      results = l.store->append_batch(requests);
+      results = l.store->append_checked_batch(requests);
       const auto took = micros_since(started);
       last_batch_us_.store(took);
       total_batch_us_.fetch_add(took);

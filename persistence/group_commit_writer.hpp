@@ -75,8 +75,10 @@ class group_commit_writer {
   /// Queues an append; `done` runs exactly once, on a writer thread, with this request's own
   /// result. It must not block (it may call submit()). Requests to one stream are written in
   /// submission order, so a caller may pipeline appends to one stream (expected versions
-  /// chained): a later one builds on an earlier one, even in the same batch. After stop() `done`
-  /// runs at once, on the caller's thread, with `retryable` ("journal writer stopped").
+  /// chained): a later one builds on an earlier one, even in the same batch. The request is
+  /// checked here (validate_and_normalize): an invalid one is answered at once, on the
+  /// caller's thread, with `invalid_request`, and so is every request after stop(), with
+  /// `retryable` ("journal writer stopped").
   void submit(append_request request, callback done);
 
   /// Same, answered through a future.

@@ -495,6 +495,16 @@ pg_event_store::~pg_event_store() = default;
 
 std::vector<append_result> pg_event_store::append_batch(
     const std::vector<append_request>& requests) {
+  return write_requests(requests, false);
+}
+
+std::vector<append_result> pg_event_store::append_checked_batch(
+    const std::vector<append_request>& requests) {
+  return write_requests(requests, true);
+}
+
+std::vector<append_result> pg_event_store::write_requests(
+    const std::vector<append_request>& requests, bool checked) {
   std::vector<append_result> results(requests.size(), unexpected{not_written()});
   // A request's riders follow it in `valid`, each with its host's index in host_of.
   std::vector<const append_request*> valid;
@@ -513,13 +523,13 @@ std::vector<append_result> pg_event_store::append_batch(
                        [&](const new_event& ev) { return upper(ev.event_id); });
   };
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    if (auto error = validate_append(requests[i])) {
+    if (auto error = checked ? std::nullopt : validate_append(requests[i])) {
       results[i] = unexpected{std::move(*error)};
       continue;
     }
     const auto& riders = requests[i].riders;
     const append_request* request = &requests[i];
-    if (has_upper(*request) || std::any_of(riders.begin(), riders.end(), has_upper)) {
+    if (!checked && (has_upper(*request) || std::any_of(riders.begin(), riders.end(), has_upper))) {
       normalized.push_back(requests[i]);
       normalize_event_ids(normalized.back());
       request = &normalized.back();

@@ -58,6 +58,8 @@ class pg_event_store final : public event_store {
   pg_event_store& operator=(const pg_event_store&) = delete;
 
   std::vector<append_result> append_batch(const std::vector<append_request>& requests) override;
+  std::vector<append_result> append_checked_batch(
+      const std::vector<append_request>& requests) override;
   expected<std::vector<recorded_event>, store_error> read_stream(
       const std::string& stream_id, std::int64_t from_version = 1,
       std::size_t limit = std::numeric_limits<std::size_t>::max()) override;
@@ -79,6 +81,9 @@ class pg_event_store final : public event_store {
   [[nodiscard]] std::uint64_t connections_opened() const noexcept;
 
  private:
+  /// append_batch; `checked`: the requests passed validate_and_normalize already.
+  std::vector<append_result> write_requests(const std::vector<append_request>& requests,
+                                            bool checked);
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -313,7 +313,10 @@ BOOST_AUTO_TEST_CASE(retryable_errors_are_retried_then_reported) {
     const auto r = wait(writer.submit(bad));
     BOOST_REQUIRE(!r.has_value());
     BOOST_TEST(r.error().code == sp::store_errc::invalid_request);
-    BOOST_TEST(calls.load() == 1);  // not retried
+    BOOST_TEST(calls.load() == 0);  // checked on submit: never sent to the store, nor retried
+    BOOST_TEST(writer.stats().failed_requests == 1u);
+    BOOST_REQUIRE(wait(writer.submit(make_request(unique_stream("good"), 0, 1))).has_value());
+    BOOST_TEST(calls.load() == 1);
   }
 }
 
