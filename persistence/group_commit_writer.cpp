@@ -27,6 +27,7 @@ group_commit_writer::group_commit_writer(store_factory make_store, writer_option
   options_.lanes = std::max<std::size_t>(options_.lanes, 1);
   for (std::size_t i = 0; i < options_.lanes; ++i) lanes_.push_back(std::make_unique<lane>());
   // Started after every lane exists: stop() may run as soon as the first thread does.
+  answerer_ = std::thread([this] { run_answers(); });
   for (auto& l : lanes_) l->thread = std::thread([this, p = l.get()] { run(*p); });
 }
 
@@ -82,15 +83,37 @@ void group_commit_writer::stop() {
     }
     l->wake.notify_all();
   }
-  // From a callback (on a lane's thread) it only stops accepting: a lane cannot join itself,
-  // and joining another lane whose callback calls stop() too would wait for ever.
+  // From a callback (on the answering thread) it only stops accepting: that thread cannot join
+  // itself. Nor can a lane (no callback runs there, but keep it safe).
   const auto self = std::this_thread::get_id();
+  if (answerer_.get_id() == self) return;
   for (const auto& l : lanes_) {
     if (l->thread.get_id() == self) return;
   }
   std::lock_guard<std::mutex> lock(join_mutex_);
   for (auto& l : lanes_) {
     if (l->thread.joinable()) l->thread.join();
+  }
+  // The lanes have handed over their last answers.
+  {
+    std::lock_guard<std::mutex> answers_lock(answers_mutex_);
+    answers_stopping_ = true;
+  }
+  answers_wake_.notify_all();
+  if (answerer_.joinable()) answerer_.join();
+}
+
+void group_commit_writer::run_answers() {
+  std::vector<answer_item> work;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(answers_mutex_);
+      answers_wake_.wait(lock, [this] { return !answers_.empty() || answers_stopping_; });
+      if (answers_.empty()) return;  // stopping and drained
+      work.swap(answers_);
+    }
+    for (auto& item : work) answer(item.p, std::move(item.result));
+    work.clear();
   }
 }
 
@@ -183,14 +206,27 @@ void group_commit_writer::write_batch(lane& l, std::vector<pending>& batch) {
     }
     std::vector<append_request> again;
     std::vector<std::size_t> again_origin;
+    std::vector<answer_item> answered;
     for (std::size_t k = 0; k < requests.size(); ++k) {
       auto& result = results[k];
       if (!result && result.error().code == store_errc::retryable && !last_attempt) {
         again.push_back(std::move(requests[k]));
         again_origin.push_back(origin[k]);
       } else {
-        answer(batch[origin[k]], std::move(result));
+        answered.push_back(answer_item{std::move(batch[origin[k]]), std::move(result)});
       }
+    }
+    if (!answered.empty()) {
+      // Answered on another thread, so that this one goes on to the next batch at once.
+      {
+        std::lock_guard<std::mutex> lock(answers_mutex_);
+        if (answers_.empty()) {
+          answers_ = std::move(answered);
+        } else {
+          for (auto& item : answered) answers_.push_back(std::move(item));
+        }
+      }
+      answers_wake_.notify_one();
     }
     requests = std::move(again);
     origin = std::move(again_origin);

@@ -1,7 +1,8 @@
 // Group commit: collects appends from many callers and streams and writes whatever is queued
-// with one event_store::append_batch (one transaction), then answers each caller. Runs its own
-// threads (not CAF threads), each owning its own event_store; submit() and stats() are
-// thread-safe.
+// with one event_store::append_checked_batch (one transaction), then answers each caller. Runs
+// its own threads (not CAF threads): writers, each owning its own event_store, and one that
+// runs the callers' callbacks, so that a writer goes on to its next batch at once. Requests are
+// checked on the submitting thread. submit() and stats() are thread-safe.
 //
 // With `lanes` > 1 the streams are spread over that many such writers by a hash of the stream
 // id, each with its own store (connection), so a batch can be sent while another commits. A
@@ -72,9 +73,9 @@ class group_commit_writer {
   group_commit_writer(const group_commit_writer&) = delete;
   group_commit_writer& operator=(const group_commit_writer&) = delete;
 
-  /// Queues an append; `done` runs exactly once, on a writer thread, with this request's own
-  /// result. It must not block (it may call submit()). Requests to one stream are written in
-  /// submission order, so a caller may pipeline appends to one stream (expected versions
+  /// Queues an append; `done` runs exactly once, on the writer's answering thread, with this
+  /// request's own result. It must not block (it may call submit()). Requests to one stream are
+  /// written in submission order, so a caller may pipeline appends to one stream (expected versions
   /// chained): a later one builds on an earlier one, even in the same batch. The request is
   /// checked here (validate_and_normalize): an invalid one is answered at once, on the
   /// caller's thread, with `invalid_request`, and so is every request after stop(), with
@@ -111,8 +112,15 @@ class group_commit_writer {
     std::thread thread;
   };
 
+  /// A final result on its way to its caller.
+  struct answer_item {
+    pending p;
+    append_result result;
+  };
+
   void run(lane& l);
   void write_batch(lane& l, std::vector<pending>& batch);
+  void run_answers();
   void answer(pending& p, append_result result);
   [[nodiscard]] lane& lane_of(const std::string& stream_id);
 
@@ -124,6 +132,14 @@ class group_commit_writer {
   std::atomic<std::uint64_t> last_batch_requests_{0}, last_batch_events_{0}, last_batch_us_{0};
   std::atomic<std::uint64_t> total_batch_us_{0};
   std::atomic<std::uint64_t> total_latency_us_{0}, max_latency_us_{0};
+
+  // The answering thread runs the callbacks, in the order the lanes hand results over; a
+  // lane's thread goes on writing meanwhile.
+  std::mutex answers_mutex_;
+  std::condition_variable answers_wake_;
+  std::vector<answer_item> answers_;
+  bool answers_stopping_ = false;
+  std::thread answerer_;
 
   std::mutex join_mutex_;
 };
