@@ -228,6 +228,41 @@ BOOST_AUTO_TEST_CASE(snapshots_are_saved_every_n_events_and_used_on_recovery) {
   BOOST_TEST(after.state.version == 12);
 }
 
+BOOST_AUTO_TEST_CASE(a_big_state_is_snapshotted_less_often) {
+  // Every reservation grows the inventory's state, so snapshots space out: at most 256
+  // snapshot bytes per event instead of one snapshot every 5 events.
+  shared_journal journal;
+  auto options = fast_options();
+  options.regions.snapshot_every = 5;
+  options.regions.passivate_after = 50ms;
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("p9", register_product("p9", 1000, "reg")).ok());
+  constexpr int orders = 200;
+  for (int i = 0; i < orders; ++i) {
+    const auto n = std::to_string(i);
+    BOOST_REQUIRE(rt.send("p9", reserve("order-" + n, 1, "reserve-" + n)).ok());
+  }
+  const auto state = rt.inventory_state("p9");
+  BOOST_REQUIRE(state.ok);
+  const auto size = dom::encode_state(state.state).size();
+  BOOST_TEST(size / 256 > 5u);  // big enough to space the snapshots out
+  BOOST_REQUIRE(eventually([&] {
+    auto snap = journal.store->load_snapshot("inventory-p9");
+    return snap && *snap && (*snap)->version > orders / 2;
+  }));
+  // Every 5 events that would be 40 snapshots.
+  BOOST_TEST(journal.faults->snapshots_saved.load() < orders / 5 / 2);
+  BOOST_TEST(journal.faults->snapshots_saved.load() >= 3);
+
+  // Recovery: the snapshot, then the events after it, at most about size / 256 of them.
+  BOOST_REQUIRE(eventually([&] { return rt.stats(aggregate_kind::inventory).active == 0; }));
+  auto after = rt.inventory_state("p9");
+  BOOST_REQUIRE(after.ok);
+  BOOST_TEST(dom::encode_state(after.state) == dom::encode_state(state.state));
+  BOOST_TEST(journal.faults->last_read_from.load() > 1);
+  BOOST_TEST(journal.faults->last_read_events.load() <= size / 256 + 1);
+}
+
 BOOST_AUTO_TEST_CASE(an_unusable_snapshot_falls_back_to_replaying_the_whole_stream) {
   shared_journal journal;
   auto options = fast_options();

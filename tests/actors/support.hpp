@@ -81,6 +81,8 @@ struct journal_probe {
   /// reported as `retryable` afterwards; only once more than `spare_riders` riders were written.
   std::atomic<int> fail_after_rider{0};
   std::atomic<int> spare_riders{0};
+  /// save_snapshot calls so far.
+  std::atomic<int> snapshots_saved{0};
 };
 
 /// One store handle of a journal (each runtime thread gets its own), with the probe applied.
@@ -126,6 +128,7 @@ class journal_handle final : public sp::event_store {
     return target_->read_all(after, limit);
   }
   expected<bool, sp::store_error> save_snapshot(const sp::snapshot& s) override {
+    faults_->snapshots_saved.fetch_add(1);
     return target_->save_snapshot(s);
   }
   expected<std::optional<sp::snapshot>, sp::store_error> load_snapshot(
