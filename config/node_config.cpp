@@ -458,8 +458,8 @@ const std::vector<key_def>& keys() {
         "actors.passivation_check_ms", "how often regions look for idle actors", 1, hour_ms,
         [](auto& c) -> auto& { return c.actors.passivation_check_ms; }));
     t.push_back(integer_key(
-        "actors.snapshot_every", "events between snapshots; 0 = none", 0, 1'000'000'000,
-        [](auto& c) -> auto& { return c.actors.snapshot_every; }));
+        "actors.snapshot_every", "events between snapshots (more for a big state); 0 = none", 0,
+        1'000'000'000, [](auto& c) -> auto& { return c.actors.snapshot_every; }));
     t.push_back(integer_key(
         "actors.command_timeout_ms", "region to actor: one command", 1, hour_ms,
         [](auto& c) -> auto& { return c.actors.command_timeout_ms; }));
