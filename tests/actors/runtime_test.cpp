@@ -201,12 +201,17 @@ BOOST_AUTO_TEST_CASE(an_idle_actor_is_passivated_and_reactivates_with_the_same_s
   BOOST_TEST(rt.send("p4", reserve("o1", 3, "r1")).kind == reply_kind::replayed);
 }
 
-BOOST_AUTO_TEST_CASE(snapshots_are_saved_every_n_events_and_used_on_recovery) {
-  shared_journal journal;
+/// Snapshots every 5 events; idle actors passivate quickly, so a test can watch a recovery.
+static runtime_options snapshot_options() {
   auto options = fast_options();
   options.regions.snapshot_every = 5;
   options.regions.passivate_after = 50ms;
-  runtime rt(options, journal.factory());
+  return options;
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_are_saved_every_n_events_and_used_on_recovery) {
+  shared_journal journal;
+  runtime rt(snapshot_options(), journal.factory());
   BOOST_REQUIRE(rt.send("p5", register_product("p5", 0, "reg")).ok());
   for (int i = 0; i < 11; ++i) {
     BOOST_REQUIRE(rt.send("p5", restock(1, "restock-" + std::to_string(i))).ok());
@@ -232,10 +237,7 @@ BOOST_AUTO_TEST_CASE(a_big_state_is_snapshotted_less_often) {
   // Every reservation grows the inventory's state, so snapshots space out: at most 256
   // snapshot bytes per event instead of one snapshot every 5 events.
   shared_journal journal;
-  auto options = fast_options();
-  options.regions.snapshot_every = 5;
-  options.regions.passivate_after = 50ms;
-  runtime rt(options, journal.factory());
+  runtime rt(snapshot_options(), journal.factory());
   BOOST_REQUIRE(rt.send("p9", register_product("p9", 1000, "reg")).ok());
   constexpr int orders = 200;
   for (int i = 0; i < orders; ++i) {

@@ -263,8 +263,34 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(lanes_keep_each_streams_appends_in_order, B, backe
   }
 }
 
-// stop() from callbacks on several lanes at once only stops accepting; the owner's stop()
-// then joins every lane.
+// Callbacks run on the answering thread: while one is slow, the writer goes on writing.
+BOOST_AUTO_TEST_CASE(a_slow_callback_does_not_hold_up_the_next_batch) {
+  memory_backend backend;
+  sp::group_commit_writer writer([&backend] { return backend.open(); });
+  std::promise<void> in_callback;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  writer.submit(make_request(unique_stream("slow-cb"), 0, 1), [&](sp::append_result) {
+    in_callback.set_value();
+    released.wait();
+  });
+  in_callback.get_future().wait();
+  const auto next = unique_stream("after-slow-cb");
+  auto answer = writer.submit(make_request(next, 0, 2));
+  // Written while the first callback still runs; its answer comes after that callback.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (read_all_of(backend.shared, next).size() < 2u &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  BOOST_TEST(read_all_of(backend.shared, next).size() == 2u);
+  BOOST_TEST((answer.wait_for(50ms) == std::future_status::timeout));
+  release.set_value();
+  BOOST_TEST(wait(std::move(answer)).has_value());
+}
+
+// stop() from callbacks (on the answering thread, for batches of several lanes) only stops
+// accepting; the owner's stop() then joins every lane and the answering thread.
 BOOST_AUTO_TEST_CASE(stop_from_callbacks_on_several_lanes_does_not_deadlock) {
   memory_backend backend;
   sp::writer_options options;
