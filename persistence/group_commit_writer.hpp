@@ -53,8 +53,8 @@ struct writer_stats {
   std::uint64_t retries = 0;  ///< batch attempts repeated after a retryable error
   std::uint64_t last_batch_requests = 0;
   std::uint64_t last_batch_events = 0;
-  std::uint64_t last_batch_us = 0;     ///< duration of the last append_batch
-  std::uint64_t total_batch_us = 0;    ///< sum of append_batch durations (store busy time)
+  std::uint64_t last_batch_us = 0;     ///< duration of the last store call
+  std::uint64_t total_batch_us = 0;    ///< sum of store call durations (store busy time)
   std::uint64_t total_latency_us = 0;  ///< sum over answered requests of submit → answer
   std::uint64_t max_latency_us = 0;
   std::uint64_t queue_depth = 0;  ///< requests waiting now

@@ -431,7 +431,6 @@ std::vector<append_result> pg_event_store::impl::write(
     }
     if (!in_transaction && !options.before_commit) {
       take_unsent();
-      if (calls.empty()) return out;  // nothing approved (not expected: hosts are vouched)
       if (calls.size() == 1) {
         ++round_trips;
         assign_positions(tx.exec_prepared1(append_stmt, calls.front())[0].as<std::int64_t>());

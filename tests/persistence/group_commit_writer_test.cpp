@@ -1,6 +1,8 @@
 // group_commit_writer: batching many callers into one append_batch, per-caller answers, retry on
 // retryable errors, clean shutdown. Runs over the in-memory store and over PostgreSQL.
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -191,6 +193,46 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(same_stream_twice_in_one_batch, B, backends) {
   writer.stop();
   auto reader = backend.open();
   BOOST_TEST(read_all_of(*reader, stream).size() == 3u);
+}
+
+// The writer checks and lower-cases event ids on submit (the store then skips both): ids in
+// upper case are stored in lower case, the same request again is an idempotent replay, and a
+// rider naming the last of them as read back (lower case) builds on it. PostgreSQL vouches for
+// that rider only from what it remembers writing, so it needs the ids lower-cased on submit.
+BOOST_AUTO_TEST_CASE_TEMPLATE(upper_case_event_ids_are_normalized_on_submit, B, backends) {
+  const auto change_case = [](std::string id, int (*to)(int)) {
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [to](unsigned char c) { return static_cast<char>(to(c)); });
+    return id;
+  };
+  B backend;
+  sp::group_commit_writer writer([&] { return backend.open(); });
+  const auto stream = unique_stream("upper");
+  auto request = make_request(stream, 0, 2);
+  for (auto& ev : request.events) ev.event_id = change_case(ev.event_id, ::toupper);
+  const auto first = wait(writer.submit(request));
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(!first->duplicate);
+  const auto again = wait(writer.submit(request));
+  BOOST_REQUIRE(again.has_value());
+  BOOST_TEST(again->duplicate);
+  BOOST_TEST(again->version == 2);
+
+  auto host = make_request(unique_stream("upper-host"), 0, 1);
+  auto rider = make_request(stream, 2, 1);
+  rider.after_event_id = change_case(request.events.back().event_id, ::tolower);
+  host.riders.push_back(rider);
+  const auto hosted = wait(writer.submit(host));
+  BOOST_REQUIRE(hosted.has_value());
+  BOOST_TEST(hosted->riders_written == std::vector<std::uint8_t>{1});
+  writer.stop();
+
+  auto reader = backend.open();
+  const auto events = read_all_of(*reader, stream);
+  BOOST_REQUIRE_EQUAL(events.size(), 3u);
+  for (std::size_t i = 0; i < request.events.size(); ++i) {
+    BOOST_TEST(events[i].event_id == change_case(request.events[i].event_id, ::tolower));
+  }
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(riders_are_written_through_the_writer_and_counted_when_written, B,
