@@ -39,6 +39,8 @@ using resync_atom = caf::atom_constant<caf::atom("resync")>;
 /// Internal: the actor's own timer for the given (domain clock) time fired (sagas' durable
 /// timers share one CAF timer per saga).
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
+/// Internal: decide the commands queued behind the appends in flight (pipelining).
+using pipe_atom = caf::atom_constant<caf::atom("pipe")>;
 
 template <class Traits>
 using aggregate_actor =
@@ -49,7 +51,7 @@ using aggregate_actor =
                      caf::replies_to<ready_atom>::with<ready_atom>,
                      caf::reacts_to<append_outcome>,  // internal: the writer's answer
                      caf::reacts_to<app_tmo_atom, std::uint64_t>, caf::reacts_to<resync_atom>,
-                     caf::reacts_to<wake_atom, std::int64_t>>;
+                     caf::reacts_to<wake_atom, std::int64_t>, caf::reacts_to<pipe_atom>>;
 
 /// What every aggregate actor of a runtime shares; immutable after start.
 struct aggregate_context {

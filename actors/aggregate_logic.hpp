@@ -148,6 +148,7 @@ struct aggregate_state {
   struct job {
     command_request<Traits> request;
     caf::typed_response_promise<reply> promise;
+    bool retried = false;  // decided once more already after a version conflict
   };
 
   std::string id;
@@ -161,8 +162,8 @@ struct aggregate_state {
   bool unverified = false;  // started as a new stream without reading: queries read first
   bool stale = false;       // the journal may hold more than applied: re-read first
   bool busy = false;        // a job is being handled (gateway call, append, refresh)
-  // A batch's events are applied before they are committed (decide_batch): queries wait, and
-  // if the append fails the state is rebuilt from the journal (`reload`).
+  // Batches' events are applied before they are committed (decide_batch): queries wait, and
+  // if an append fails the state is rebuilt from the journal (`reload`).
   bool speculative = false;
   bool reload = false;
   // One append timer at a time (timers are costly in CAF 0.17: each is a round trip through
@@ -178,19 +179,38 @@ struct aggregate_state {
     std::vector<typename Traits::event> current_events;    // its events, applied once committed
     std::shared_ptr<const rider_receipt> current_receipt;  // of its rider, if it has one
     std::list<job> waiting;  // later commands (std::deque would allocate even when empty)
-    // A batch in flight (decide_batch): each job with the answer it gets once committed.
+    // A decided job with the answer it gets once its append (and every one before) commits.
     struct batched {
       job j;
       reply r;
       std::shared_ptr<const rider_receipt> receipt{};  // of the job's rider, if it has one
       std::size_t rider = 0;                           // its index in the request's riders
     };
-    std::vector<batched> batch;
+    // The appends of decide_batch in flight, in submission order: with a batch in flight, later
+    // commands are decided on the state it leaves and appended at once (pipelined), each append
+    // fenced by the version and the last event of the one before (after_event_id). An entry with
+    // seq 0 appended nothing: its answers wait for the appends before it.
+    struct appending {
+      std::uint64_t seq = 0;
+      std::int64_t end_version = 0;
+      std::chrono::steady_clock::time_point deadline{};
+      std::vector<batched> jobs;
+    };
+    std::vector<appending> appends;
+    // Appends that failed while others were in flight; handled once none is left.
+    struct failed_append {
+      std::vector<batched> jobs;
+      bool timed_out = false;
+      persistence::store_error error{};
+    };
+    std::vector<failed_append> failures;
+    bool pipe_scheduled = false;  // a pipe_atom is on its way to the actor
+    std::string tail_event_id;    // of the last event of the latest append submitted
     // Queries that arrived while a batch's uncommitted events were applied.
     std::vector<caf::typed_response_promise<state_reply<typename Traits::state>>> deferred;
     std::chrono::steady_clock::time_point append_deadline;
-    bool conflict_retried = false;
-    std::string correlation_id;  // of the command being handled, for crash logs
+    bool conflict_retried = false;  // of `current`
+    std::string correlation_id;     // of the command being handled, for crash logs
   };
   std::unique_ptr<in_flight> flight;  // set while busy; freed when the last job is answered
   hook_data<Traits> hooks;
@@ -358,20 +378,22 @@ class logic {
   /// Decides the waiting jobs one after the other, each on the state the previous ones leave,
   /// and appends all their events as one request (atomic: all or none). The events are applied
   /// at once, so the state runs ahead of the journal until the append is answered; answers wait
-  /// for it too (a rejection may rest on an earlier job's events).
-  static void decide_batch(self_ptr self, bool retried) {
+  /// for it too (a rejection may rest on an earlier job's events). With appends in flight
+  /// already, this one goes only on top of the last one's events (see can_pipeline).
+  static void decide_batch(self_ptr self) {
     auto& st = self->state;
     auto& flight = *st.flight;
     st.busy = true;
-    flight.conflict_retried = retried;
     flight.correlation_id = flight.waiting.front().request.meta.correlation_id;
-    flight.batch.clear();
+    typename state::in_flight::appending entry;
     persistence::append_request request;
     request.stream_id = st.stream_id();
     request.stream_type = Traits::stream_type;
     request.expected_version = st.version;
+    // Behind appends in flight: on top of the last one's events, not just at their version.
+    if (!flight.appends.empty()) request.after_event_id = flight.tail_event_id;
     const auto max_jobs = std::clamp<std::size_t>(st.context->options.max_in_flight, 2, 1024);
-    while (!flight.waiting.empty() && flight.batch.size() < max_jobs) {
+    while (!flight.waiting.empty() && entry.jobs.size() < max_jobs) {
       auto j = std::move(flight.waiting.front());
       flight.waiting.pop_front();
       flight.correlation_id = j.request.meta.correlation_id;
@@ -402,16 +424,20 @@ class logic {
       std::size_t rider = 0;
       if (r.kind == reply_kind::accepted && !r.events.empty())
         receipt = add_rider(request, j.request, r.events, rider);
-      flight.batch.push_back({std::move(j), std::move(r), std::move(receipt), rider});
+      entry.jobs.push_back({std::move(j), std::move(r), std::move(receipt), rider});
     }
-    if (request.events.empty()) {  // nothing to append: every answer stands on committed state
-      auto batch = std::move(flight.batch);
-      flight.batch.clear();
-      for (auto& b : batch) b.j.promise.deliver(std::move(b.r));
+    entry.end_version = st.version;
+    if (request.events.empty() && flight.appends.empty()) {
+      // Nothing to append and nothing in flight: every answer stands on committed state.
+      for (auto& b : entry.jobs) b.j.promise.deliver(std::move(b.r));
       finish(self);
       return;
     }
-    submit(self, std::move(request));
+    if (!request.events.empty()) {
+      entry.seq = submit(self, std::move(request));
+      entry.deadline = flight.append_deadline;
+    }
+    flight.appends.push_back(std::move(entry));
   }
 
   /// A command that names no correlation id (an operator's confirm, say) belongs to the flow
@@ -440,10 +466,12 @@ class logic {
     return encode_new_event(e, std::move(metadata));
   }
 
-  /// Hands the append to the writer; its answer comes back as an append_outcome message.
-  static void submit(self_ptr self, persistence::append_request request) {
+  /// Hands the append to the writer; its answer comes back as an append_outcome message with
+  /// the number returned.
+  static std::uint64_t submit(self_ptr self, persistence::append_request request) {
     auto& st = self->state;
     const auto seq = ++st.seq;
+    st.flight->tail_event_id = request.events.back().event_id;
     auto handle = caf::actor_cast<actor_t<Traits>>(self);
     st.context->writer->submit(std::move(request),
                                [handle, seq](persistence::append_result result) {
@@ -463,63 +491,167 @@ class logic {
       st.append_timer_armed = true;
       self->delayed_send(self, st.context->options.journal_timeout, app_tmo_atom::value, seq);
     }
+    return seq;
   }
 
-  /// The answer to a batch's append (or its timeout: `out` is null).
-  static void on_batch_appended(self_ptr self, const append_outcome* out) {
+  /// Whether commands that arrive now may be decided at once on the state the appends in flight
+  /// leave (and appended behind them) instead of waiting for their answers: for plain
+  /// aggregates whose state is known, while nothing asks the appends to drain first (a deferred
+  /// query, a failure, a snapshot that is due).
+  static bool can_pipeline(self_ptr self) {
+    if constexpr (!hooks::batch_commands) {
+      return false;
+    } else {
+      const auto& st = self->state;
+      if (!st.busy || !st.flight || st.stale || st.unverified || st.reload) return false;
+      const auto& f = *st.flight;
+      if (!f.current && f.appends.empty()) return false;  // busy reading, not appending
+      return f.deferred.empty() && f.failures.empty() && !snapshot_due(st);
+    }
+  }
+
+  /// A command queued while the actor is busy: decided on the next pipe_atom if it may be
+  /// pipelined. The atom goes to the back of the mailbox, so the commands that arrived
+  /// meanwhile are decided together.
+  static void schedule_pipe(self_ptr self) {
+    auto& f = *self->state.flight;
+    if (f.pipe_scheduled || !can_pipeline(self)) return;
+    f.pipe_scheduled = true;
+    self->send(self, pipe_atom::value);
+  }
+
+  static void on_pipe(self_ptr self) {
+    auto& st = self->state;
+    if (!st.flight) return;
+    st.flight->pipe_scheduled = false;
+    if (st.flight->waiting.empty() || !can_pipeline(self)) return;
+    if (st.flight->current) speculate_current(self);
+    decide_batch(self);
+  }
+
+  /// Turns the single append in flight (decide_and_append) into the first pipelined one: its
+  /// events are applied now, its answer waits for its commit as a batch's would.
+  static void speculate_current(self_ptr self) {
+    auto& st = self->state;
+    auto& f = *st.flight;
+    typename state::in_flight::appending entry;
+    entry.seq = st.seq;
+    entry.deadline = f.append_deadline;
+    reply_t<Traits> r;
+    r.kind = reply_kind::accepted;
+    for (const auto& e : f.current_events) {
+      st.aggregate = Traits::evolve(std::move(st.aggregate), e);
+      ++st.version;
+    }
+    r.events = std::move(f.current_events);
+    r.version = st.version;
+    entry.end_version = st.version;
+    auto j = std::move(*f.current);
+    j.retried = f.conflict_retried;
+    entry.jobs.push_back({std::move(j), std::move(r), std::move(f.current_receipt), 0});
+    f.current.reset();
+    f.current_events.clear();
+    f.current_receipt.reset();
+    f.appends.push_back(std::move(entry));
+    st.speculative = true;
+  }
+
+  /// The answer to a pipelined append (`index` in flight.appends), or its timeout (`out` null).
+  static void on_batch_appended(self_ptr self, std::size_t index, const append_outcome* out) {
     auto& st = self->state;
     auto& flight = *st.flight;
-    auto batch = std::move(flight.batch);
-    flight.batch.clear();
-    st.speculative = false;
+    auto entry = std::move(flight.appends[index]);
+    flight.appends.erase(flight.appends.begin() + static_cast<std::ptrdiff_t>(index));
     if (out != nullptr && out->ok) {
+      // Committed, so every append it builds on is too (each is fenced by the one before).
       if (st.context->options.faults) {
-        for (const auto& b : batch) {
+        for (const auto& b : entry.jobs) {
           st.context->options.faults->check(fault_point::after_append,
                                             hooks::fault_key(st.id, b.j.request.command));
         }
       }
-      if (out->result.version != st.version) st.reload = true;  // cannot happen
+      if (out->result.version != entry.end_version) st.reload = true;  // cannot happen
       st.unverified = false;
-      for (auto& b : batch) {
+      for (auto& b : entry.jobs) {
         if (b.receipt && rider_written(out->result, b.rider)) b.r.rider = std::move(b.receipt);
         b.j.promise.deliver(std::move(b.r));
       }
+    } else {
+      // The applied events are not (known to be) in the journal, nor is anything built on them.
+      typename state::in_flight::failed_append failure;
+      failure.jobs = std::move(entry.jobs);
+      failure.timed_out = out == nullptr;
+      if (out != nullptr) failure.error = out->error;
+      flight.failures.push_back(std::move(failure));
+      st.reload = true;
+    }
+    // Answers that wait for nothing but the appends before them.
+    while (flight.failures.empty() && !flight.appends.empty() && flight.appends.front().seq == 0) {
+      for (auto& b : flight.appends.front().jobs) b.j.promise.deliver(std::move(b.r));
+      flight.appends.erase(flight.appends.begin());
+    }
+    const bool appending = std::any_of(flight.appends.begin(), flight.appends.end(),
+                                       [](const auto& a) { return a.seq != 0; });
+    if (!appending) settle(self);
+  }
+
+  /// No append is in flight any more: answer what waited for them and go on. After a failure the
+  /// state is rebuilt from the journal first (meanwhile the mailbox waits); jobs whose append
+  /// conflicted (another writer, or an earlier append of theirs that failed) are decided once
+  /// more, the others answered with the failure.
+  static void settle(self_ptr self) {
+    auto& st = self->state;
+    auto& flight = *st.flight;
+    st.speculative = false;
+    if (flight.failures.empty()) {
       answer_deferred(self);
       maybe_snapshot(self);
       finish(self);
       return;
     }
-    // The applied events are not (known to be) in the journal: rebuild the state before anything
-    // else (meanwhile the mailbox waits), then answer.
-    const bool conflict =
-        out != nullptr && out->error.code == persistence::store_errc::version_conflict;
-    if (conflict && !flight.conflict_retried) {
-      // Another writer appended: decide the same jobs once more on the journal's state.
-      for (auto it = batch.rbegin(); it != batch.rend(); ++it)
-        flight.waiting.push_front(std::move(it->j));
-      reload(self, [=] {
-        answer_deferred(self);
-        decide_batch(self, true);
-      });
-      return;
+    using batched = typename state::in_flight::batched;
+    auto again = std::make_shared<std::vector<batched>>();
+    auto failed_jobs = std::make_shared<std::vector<std::pair<batched, reply_t<Traits>>>>();
+    for (auto& f : flight.failures) {
+      const bool conflict =
+          !f.timed_out && f.error.code == persistence::store_errc::version_conflict;
+      failure_code code = failure_code::timeout;
+      std::string message = "journal append timed out";
+      if (!f.timed_out) {
+        code = conflict ? failure_code::version_conflict
+               : f.error.code == persistence::store_errc::retryable
+                   ? failure_code::journal_unavailable
+                   : failure_code::journal_error;
+        message = f.error.message;
+      }
+      if (!conflict) {
+        log().warn("{} {}: append of {} batched commands failed: {}", Traits::stream_type, st.id,
+                   f.jobs.size(), message);
+      }
+      for (auto& b : f.jobs) {
+        if (conflict && !b.j.retried) {
+          b.j.retried = true;
+          again->push_back(std::move(b));
+        } else {
+          failed_jobs->emplace_back(std::move(b), failed<Traits>(code, message));
+        }
+      }
     }
-    failure_code code = failure_code::timeout;
-    std::string message = "journal append timed out";
-    if (out != nullptr) {
-      code = conflict ? failure_code::version_conflict
-             : out->error.code == persistence::store_errc::retryable
-                 ? failure_code::journal_unavailable
-                 : failure_code::journal_error;
-      message = out->error.message;
+    flight.failures.clear();
+    // Decisions that appended nothing rest on the failed state too: decide them again.
+    for (auto& a : flight.appends) {
+      for (auto& b : a.jobs) again->push_back(std::move(b));
     }
-    log().warn("{} {}: append of {} batched commands failed: {}", Traits::stream_type, st.id,
-               batch.size(), message);
-    auto failed_jobs =
-        std::make_shared<std::vector<typename state::in_flight::batched>>(std::move(batch));
+    flight.appends.clear();
+    // In the order they were decided (each answer's version is the state it was decided on).
+    std::stable_sort(again->begin(), again->end(),
+                     [](const batched& x, const batched& y) { return x.r.version < y.r.version; });
     reload(self, [=] {
-      for (auto& b : *failed_jobs) b.j.promise.deliver(failed<Traits>(code, message));
-      hooks::on_failure(self);
+      for (auto& [b, r] : *failed_jobs) b.j.promise.deliver(std::move(r));
+      if (!failed_jobs->empty()) hooks::on_failure(self);
+      auto& waiting = self->state.flight->waiting;
+      for (auto it = again->rbegin(); it != again->rend(); ++it)
+        waiting.push_front(std::move(it->j));
       answer_deferred(self);
       finish(self);
     });
@@ -567,6 +699,7 @@ class logic {
     auto& st = self->state;
     if (st.busy) {
       st.flight->waiting.push_back(std::move(j));
+      schedule_pipe(self);
       return;
     }
     if (!st.flight) st.flight = std::make_unique<typename state::in_flight>();
@@ -591,8 +724,10 @@ class logic {
   }
 
   static void prepare(self_ptr self, job j) {
-    hooks::prepare(self, std::move(j),
-                   [self](job next) { decide_and_append(self, std::move(next), false); });
+    hooks::prepare(self, std::move(j), [self](job next) {
+      const bool retried = next.retried;
+      decide_and_append(self, std::move(next), retried);
+    });
   }
 
   /// Answers `j` with an infrastructure failure and moves on to the next job.
@@ -704,8 +839,12 @@ class logic {
 
   static void on_appended(self_ptr self, append_outcome& out) {
     auto& st = self->state;
-    if (st.busy && st.flight && !st.flight->batch.empty() && out.seq == st.seq) {
-      on_batch_appended(self, &out);
+    if (st.flight && !st.flight->appends.empty()) {
+      const auto& a = st.flight->appends;
+      const auto it = std::find_if(a.begin(), a.end(),
+                                   [&](const auto& x) { return x.seq != 0 && x.seq == out.seq; });
+      // Otherwise answered already (timed out).
+      if (it != a.end()) on_batch_appended(self, static_cast<std::size_t>(it - a.begin()), &out);
       return;
     }
     // Answered already (timeout) when no append is in flight or it is a later one.
@@ -768,22 +907,38 @@ class logic {
     auto& st = self->state;
     st.append_timer_armed = false;
     if (!st.busy || !st.flight) return;
-    if (st.flight->current == std::nullopt && st.flight->batch.empty()) return;  // none in flight
     auto& flight = *st.flight;
     const auto now = std::chrono::steady_clock::now();
-    if (now < flight.append_deadline) {  // armed for an earlier append: wait for this one's time
+    const auto rearm = [&](std::chrono::steady_clock::time_point deadline) {
       st.append_timer_armed = true;
-      self->delayed_send(self,
-                         std::chrono::ceil<std::chrono::milliseconds>(flight.append_deadline - now),
+      self->delayed_send(self, std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
                          app_tmo_atom::value, st.seq);
+    };
+    if (!flight.appends.empty()) {
+      // The first append still in flight is the oldest: the others' time is not up before its.
+      const auto& a = flight.appends;
+      const auto it = std::find_if(a.begin(), a.end(), [](const auto& x) { return x.seq != 0; });
+      if (it == a.end()) return;
+      if (now < it->deadline) {
+        rearm(it->deadline);
+        return;
+      }
+      log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, it->seq);
+      on_batch_appended(self, static_cast<std::size_t>(it - a.begin()), nullptr);
+      if (!st.append_timer_armed && st.flight) {
+        const auto& rest = st.flight->appends;
+        const auto next =
+            std::find_if(rest.begin(), rest.end(), [](const auto& x) { return x.seq != 0; });
+        if (next != rest.end()) rearm(std::max(next->deadline, now));
+      }
       return;
     }
-    const auto seq = st.seq;
-    log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, seq);
-    if (!flight.batch.empty()) {
-      on_batch_appended(self, nullptr);
+    if (flight.current == std::nullopt) return;  // none in flight
+    if (now < flight.append_deadline) {  // armed for an earlier append: wait for this one's time
+      rearm(flight.append_deadline);
       return;
     }
+    log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, st.seq);
     auto j = std::move(*flight.current);
     flight.current.reset();
     flight.current_events.clear();
@@ -802,7 +957,7 @@ class logic {
     }
     if constexpr (hooks::batch_commands) {
       if (st.flight->waiting.size() > 1 && !st.stale && !st.unverified && !st.reload) {
-        decide_batch(self, false);
+        decide_batch(self);
         return;
       }
     }
@@ -830,12 +985,15 @@ class logic {
         std::min<std::size_t>(snapshot_bytes / snapshot_bytes_per_event, UINT32_MAX));
   }
 
+  static bool snapshot_due(const state& st) {
+    const auto every = st.context->options.snapshot_every;
+    return every > 0 &&
+           st.version - st.last_snapshot >= std::max<std::int64_t>(every, st.snapshot_spacing);
+  }
+
   static void maybe_snapshot(self_ptr self) {
     auto& st = self->state;
-    const auto every = st.context->options.snapshot_every;
-    if (every <= 0 ||
-        st.version - st.last_snapshot < std::max<std::int64_t>(every, st.snapshot_spacing))
-      return;
+    if (!snapshot_due(st)) return;
     st.last_snapshot = st.version;
     persistence::snapshot snap;
     snap.stream_id = st.stream_id();
@@ -899,6 +1057,8 @@ struct handlers {
       on_query(self);
     } else if (xs.template match_elements<ready_atom>()) {
       on_ready(self);
+    } else if (xs.template match_elements<pipe_atom>()) {
+      L::on_pipe(self);
     } else if (xs.template match_elements<app_tmo_atom, std::uint64_t>()) {
       L::on_append_timeout(self, xs.template get_as<std::uint64_t>(1));
     } else if (xs.template match_elements<resync_atom>()) {

@@ -52,8 +52,12 @@ struct append_request {
   std::string stream_type;
   std::int64_t expected_version = 0;
   std::vector<new_event> events;
-  /// For a rider (below): the id of the stream's event at `expected_version`. The rider is
-  /// written only on top of that very event, not merely at that version. Empty: no condition.
+  /// The id of the stream's event at `expected_version`: the request is written only on top of
+  /// that very event, not merely at that version (an actor's append behind its own append still
+  /// in flight: if that one fails, another writer's event at its version must not do instead).
+  /// Otherwise version_conflict, also where a store cannot vouch for the event cheaply (the
+  /// PostgreSQL store when the stream's last append did not go through it); a rider is then not
+  /// written. Empty: no condition.
   std::string after_event_id{};
   /// Riders: appends to other streams that go into the same transaction as this request, and
   /// only if it is written afresh (not a duplicate). Each rider is checked on its own: one that

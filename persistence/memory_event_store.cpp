@@ -79,6 +79,12 @@ append_result memory_event_store::write_locked(append_request& request, std::int
                                       std::to_string(request.expected_version),
                                   actual}};
   }
+  if (!request.after_event_id.empty() &&
+      (actual < 1 || log_[indexes.back()].event_id != request.after_event_id)) {
+    return unexpected{store_error{
+        store_errc::version_conflict,
+        "stream " + request.stream_id + " does not end with the event the append follows", actual}};
+  }
   std::int64_t version = actual;
   for (auto& ev : request.events) {
     recorded_event rec;

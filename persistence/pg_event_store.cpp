@@ -293,12 +293,10 @@ std::vector<append_result> pg_event_store::impl::write(
     inserted.emplace_back(i, request.events.size());
     unsent.push_back(i);
   };
-  // A rider goes in only with its host written afresh, and only where this store can vouch
-  // that its stream ends with the event it names; it is never looked up (see append_request).
-  const auto rider_applies = [&](std::size_t i) {
-    const auto& r = *valid[i];
-    const auto& host = out[host_of[i]];
-    if (probe_all || !host || host->duplicate) return false;
+  // Whether this store can vouch that r's stream is at r's expected version and ends there with
+  // the event r.after_event_id names (if it names one), from this transaction's writes or its
+  // memory of its own; never looked up (see append_request).
+  const auto follows = [&](const append_request& r) {
     std::int64_t version = -1;
     std::string_view last;
     if (const auto p = in_transaction_versions.find(r.stream_id);
@@ -312,6 +310,11 @@ std::vector<append_result> pg_event_store::impl::write(
       return true;  // a new stream, as for any request: the unique index stops the rest
     }
     return version == r.expected_version && (r.after_event_id.empty() || last == r.after_event_id);
+  };
+  // A rider goes in only with its host written afresh, and only where the store vouches for it.
+  const auto rider_applies = [&](std::size_t i) {
+    const auto& host = out[host_of[i]];
+    return !probe_all && host && !host->duplicate && follows(*valid[i]);
   };
   std::string sql = "BEGIN; ";
   bool in_transaction = false;
@@ -416,7 +419,18 @@ std::vector<append_result> pg_event_store::impl::write(
         }
         std::sort(approved.begin(), approved.end());  // request order, for positions
       }
-      for (const auto i : approved) approve(i);
+      for (const auto i : approved) {
+        // A request that names the event it must follow: only on top of that very event.
+        if (valid[i]->after_event_id.empty() || follows(*valid[i])) {
+          approve(i);
+        } else {
+          out[i] = unexpected{store_error{store_errc::version_conflict,
+                                          "stream " + valid[i]->stream_id +
+                                              " does not end with the event the append follows, "
+                                              "or the store cannot vouch that it does",
+                                          -1}};
+        }
+      }
       // After their hosts: a rider's round is never earlier than its host's.
       for (const auto i : riders) {
         if (rider_applies(i)) {

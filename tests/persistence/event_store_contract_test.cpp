@@ -350,6 +350,58 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(riders_are_written_with_their_host, B, backends) {
   BOOST_TEST(read_all_of(*store, owner).size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(an_append_that_names_the_event_it_follows_goes_only_on_top_of_it, B,
+                              backends) {
+  // How an actor appends behind its own append still in flight: if that one is not written, an
+  // event another writer put at its version must not do instead.
+  B backend;
+  auto store = backend.open();
+  const auto stream = unique_stream("follows");
+  const auto base = make_request(stream, 0, 2);
+  require_ok(store->append(base));
+
+  // On top of the event it names, written earlier by this store.
+  const auto next = rider_on(base);
+  const auto written = store->append(next);
+  require_ok(written);
+  BOOST_TEST(written->version == 3);
+  // The same request again is a replay, not a conflict.
+  const auto replay = store->append(next);
+  require_ok(replay);
+  BOOST_TEST(replay->duplicate);
+
+  // At the right version, but another event is there.
+  auto wrong_event = rider_on(next);
+  wrong_event.after_event_id = base.events.back().event_id;
+  require_error(store->append(wrong_event), sp::store_errc::version_conflict);
+  // The event it names failed to be written earlier in the batch; one at its version was not.
+  const auto taken = unique_stream("follows");
+  const auto first = make_request(taken, 0, 1);
+  auto failing = make_request(taken, 1, 1);
+  failing.after_event_id = sp::new_uuid();  // not the stream's event at version 1
+  const auto behind = rider_on(failing);
+  const auto results = store->append_batch({first, failing, behind});
+  BOOST_REQUIRE_EQUAL(results.size(), 3u);
+  require_ok(results[0]);
+  require_error(results[1], sp::store_errc::version_conflict);
+  require_error(results[2], sp::store_errc::version_conflict);
+  // Chained in one batch, each on top of the one before.
+  const auto chained = unique_stream("follows");
+  const auto c1 = make_request(chained, 0, 1);
+  const auto c2 = rider_on(c1);
+  const auto c3 = rider_on(c2);
+  const auto chain = store->append_batch({c1, c2, c3});
+  BOOST_REQUIRE_EQUAL(chain.size(), 3u);
+  for (const auto& r : chain) require_ok(r);
+  BOOST_TEST(chain[2]->version == 3);
+
+  const auto events = read_all_of(*store, stream);
+  BOOST_REQUIRE_EQUAL(events.size(), 3u);
+  BOOST_TEST(events[2].event_id == next.events[0].event_id);
+  BOOST_TEST(read_all_of(*store, taken).size() == 1u);
+  BOOST_TEST(read_all_of(*store, chained).size() == 3u);
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(a_rider_that_does_not_apply_leaves_its_host_written, B, backends) {
   B backend;
   auto store = backend.open();

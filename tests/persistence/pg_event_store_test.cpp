@@ -464,6 +464,39 @@ BOOST_AUTO_TEST_CASE(riders_are_written_only_where_the_store_can_vouch_for_them)
   BOOST_TEST(read_all_of(a, stale.stream_id).size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(an_append_that_names_its_event_is_written_only_where_the_store_vouches) {
+  // The event an append names (after_event_id) is never looked up either: store A writes the
+  // append on top of an event A wrote, and answers a conflict when B wrote the stream's last
+  // event, even the one named, or moved the stream on at the version A knew.
+  sp::pg_event_store a(options("test-follow-a"));
+  sp::pg_event_store b(options("test-follow-b"));
+  const auto behind = [](const sp::append_request& base) {
+    auto next = make_request(
+        base.stream_id, base.expected_version + static_cast<std::int64_t>(base.events.size()), 1);
+    next.after_event_id = base.events.back().event_id;
+    return next;
+  };
+  const auto theirs = make_request(unique_stream("follow-theirs"), 0, 1);
+  require_ok(b.append(theirs));
+  const auto unknown = a.append(behind(theirs));
+  BOOST_REQUIRE(!unknown.has_value());
+  BOOST_TEST(unknown.error().code == sp::store_errc::version_conflict);
+
+  const auto mine = make_request(unique_stream("follow-mine"), 0, 1);
+  require_ok(a.append(mine));
+  require_ok(b.append(make_request(mine.stream_id, 1, 1)));  // A does not know
+  const auto moved = a.append(behind(mine));
+  BOOST_REQUIRE(!moved.has_value());
+  BOOST_TEST(moved.error().code == sp::store_errc::version_conflict);
+
+  const auto own = make_request(unique_stream("follow-own"), 0, 1);
+  require_ok(a.append(own));
+  require_ok(a.append(behind(own)));
+  BOOST_TEST(read_all_of(a, theirs.stream_id).size() == 1u);
+  BOOST_TEST(read_all_of(a, mine.stream_id).size() == 2u);
+  BOOST_TEST(read_all_of(a, own.stream_id).size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(last_position_matches_the_stored_rows) {
   sp::pg_event_store store(options("test-positions"));
   std::vector<sp::append_request> batch;
