@@ -1,5 +1,6 @@
 // Internal to saga_actors (included only by the .cpp files that instantiate actors): the generic
-// event-sourced actor — recovery, one command at a time, decide → append → evolve → reply — and
+// event-sourced actor — recovery, one command at a time (plain aggregates: queued commands
+// decided together, their appends pipelined), decide → append → evolve → reply — and
 // its customization point actor_hooks<Traits>, through which payments ask the gateway before
 // deciding and sagas act on their committed transitions. Everything here runs inside one actor.
 #pragma once
@@ -103,8 +104,9 @@ struct default_hooks {
   static void on_idle(Self) {}
 
   /// Whether commands that queued up behind an append may be decided together (each on the
-  /// state the previous ones leave) and appended as one request. Off here, so that hooks that
-  /// act around a decision (payments' gateway call in prepare, sagas' actions) never meet a
+  /// state the previous ones leave) and appended as one request, behind the append in flight
+  /// without waiting for its answer (pipelined: see logic::can_pipeline). Off here, so that hooks
+  /// that act around a decision (payments' gateway call in prepare, sagas' actions) never meet a
   /// batch, where prepare/after_commit do not run per command; only plain aggregates (the
   /// primary actor_hooks) turn it on.
   static constexpr bool batch_commands = false;
@@ -116,7 +118,7 @@ struct default_hooks {
 };
 
 /// The customization point; the primary template is a plain aggregate, whose queued commands
-/// are decided together.
+/// are decided together and pipelined.
 template <class Traits>
 struct actor_hooks : default_hooks<Traits> {
   static constexpr bool batch_commands = true;

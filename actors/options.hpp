@@ -42,9 +42,11 @@ struct region_options {
   /// Commands and queries a region buffers per actor before answering `overloaded`.
   std::size_t max_buffered = 10'000;
   /// Commands and queries a region sends to one actor before the earlier ones are answered
-  /// (1..1024). Commands that queue up in the actor behind an append are decided together and
-  /// appended as one request, so a busy aggregate (a popular product) is not held to one
-  /// command per journal round trip, and queries are answered while an append is in flight.
+  /// (1..1024). Commands that arrive at a plain aggregate while an append is in flight are
+  /// decided together on the state it leaves and appended as one request behind it at once
+  /// (pipelined), so a busy aggregate (a popular product) is not held to one command per
+  /// journal round trip. Queries are answered from committed state (after the pipelined
+  /// appends, when there are any).
   std::size_t max_in_flight = 32;
   /// Written into event metadata.
   std::string node_id;

@@ -493,8 +493,9 @@ const std::vector<key_def>& keys() {
         10'000'000, [](auto& c) -> auto& { return c.actors.max_buffered; }));
     t.push_back(integer_key(
         "actors.max_in_flight",
-        "commands sent to one actor at a time (queued ones are decided together)", 1, 1024,
-        [](auto& c) -> auto& { return c.actors.max_in_flight; }));
+        "commands sent to one actor at a time (those behind an append are decided together and "
+        "appended behind it)",
+        1, 1024, [](auto& c) -> auto& { return c.actors.max_in_flight; }));
     t.push_back(integer_key(
         "actors.scheduler_threads", "CAF scheduler threads; 0 = one per core", 0, 1024,
         [](auto& c) -> auto& { return c.actors.scheduler_threads; }));
