@@ -36,6 +36,19 @@ std::vector<std::future<inventory_reply>> behind_a_stalled_append(
   return out;
 }
 
+/// Another writer adds `quantity` to `id`'s stock, at `version`, straight into the journal.
+void restock_elsewhere(shared_journal& journal, const std::string& id, std::int64_t quantity,
+                       std::int64_t version) {
+  auto external = dom::encode(dom::inventory::event{inv::stock_added{id, quantity, 1, "external"}});
+  saga::persistence::append_request request{"inventory-" + id, "inventory", version, {}};
+  request.events.push_back({saga::persistence::new_uuid(),
+                            external.type,
+                            external.schema_version,
+                            external.payload,
+                            {}});
+  BOOST_REQUIRE(journal.store->append(request).has_value());
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(batching)
@@ -128,14 +141,7 @@ BOOST_AUTO_TEST_CASE(a_batch_that_conflicts_with_another_writer_is_decided_again
                                          {restock(10, "second"), restock(100, "third")}, 1000ms, 2);
   BOOST_TEST(replies[0].get().kind == reply_kind::accepted);
   // The batch is now stalled in the journal, expecting version 2: another writer gets there first.
-  auto external = dom::encode(dom::inventory::event{inv::stock_added{"b4", 5000, 1, "external"}});
-  saga::persistence::append_request request{"inventory-b4", "inventory", 2, {}};
-  request.events.push_back({saga::persistence::new_uuid(),
-                            external.type,
-                            external.schema_version,
-                            external.payload,
-                            {}});
-  BOOST_REQUIRE(journal.store->append(request).has_value());
+  restock_elsewhere(journal, "b4", 5000, 2);
 
   for (std::size_t i = 1; i < replies.size(); ++i) {
     auto r = replies[i].get();
@@ -192,14 +198,7 @@ BOOST_AUTO_TEST_CASE(an_append_behind_one_that_conflicts_is_decided_again_not_wr
   BOOST_REQUIRE(eventually([&] { return journal.faults->stall_next.load() == 0; }));
   auto third = rt.send_async("b10", reserve("o3", 1, "k3"));  // decided on both: out of stock
   BOOST_REQUIRE(eventually([&] { return rt.writer_stats().queue_depth >= 1; }));
-  auto external = dom::encode(dom::inventory::event{inv::stock_added{"b10", 5, 1, "external"}});
-  saga::persistence::append_request request{"inventory-b10", "inventory", 2, {}};
-  request.events.push_back({saga::persistence::new_uuid(),
-                            external.type,
-                            external.schema_version,
-                            external.payload,
-                            {}});
-  BOOST_REQUIRE(journal.store->append(request).has_value());
+  restock_elsewhere(journal, "b10", 5, 2);
 
   // Both are decided again on the journal's state, where 6 units are there for them.
   for (auto* f : {&second, &third}) {
