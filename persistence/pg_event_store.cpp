@@ -307,7 +307,9 @@ std::vector<append_result> pg_event_store::impl::write(
       version = k->second.version;
       last = k->second.last_event_id;
     } else if (r.expected_version == 0) {
-      return true;  // a new stream, as for any request: the unique index stops the rest
+      // A new stream, as for any request (the unique index stops the rest); it has no event to
+      // follow.
+      return r.after_event_id.empty();
     }
     return version == r.expected_version && (r.after_event_id.empty() || last == r.after_event_id);
   };

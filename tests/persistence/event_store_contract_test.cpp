@@ -374,6 +374,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(an_append_that_names_the_event_it_follows_goes_onl
   auto wrong_event = rider_on(next);
   wrong_event.after_event_id = base.events.back().event_id;
   require_error(store->append(wrong_event), sp::store_errc::version_conflict);
+  // A new stream has no event to follow.
+  auto nothing_there = make_request(unique_stream("follows"), 0, 1);
+  nothing_there.after_event_id = sp::new_uuid();
+  require_error(store->append(nothing_there), sp::store_errc::version_conflict);
   // The event it names failed to be written earlier in the batch; one at its version was not.
   const auto taken = unique_stream("follows");
   const auto first = make_request(taken, 0, 1);
