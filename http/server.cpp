@@ -548,14 +548,20 @@ class dispatcher {
     }
     text.remove_prefix(scheme.size());
     while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-    auto verified = ex->core->jwt.verify(text, ex->core->now_s());
-    if (!verified) {
-      ex->reply_problem(
-          401, "invalid token: " + verified.error(),
-          {{"WWW-Authenticate", "Bearer realm=\"saga-api\", error=\"invalid_token\""}});
-      return false;
+    const auto now_s = ex->core->now_s();
+    if (auto known = ex->core->tokens.find(text, now_s)) {
+      ex->who = std::move(*known);
+    } else {
+      auto verified = ex->core->jwt.verify(text, now_s);
+      if (!verified) {
+        ex->reply_problem(
+            401, "invalid token: " + verified.error(),
+            {{"WWW-Authenticate", "Bearer realm=\"saga-api\", error=\"invalid_token\""}});
+        return false;
+      }
+      ex->core->tokens.insert(text, verified.value());
+      ex->who = std::move(verified.value());
     }
-    ex->who = std::move(verified.value());
     if (ex->route->who == access::admin && !ex->is_admin()) {
       ex->reply_problem(403, "this route needs the admin role");
       return false;

@@ -122,6 +122,7 @@ struct server_core {
   auth::user_service& users;
   metrics_registry& metrics;
   const auth::jwt_codec jwt;
+  auth::verified_tokens tokens{10'000};
   auth::rate_limiter login_by_email;
   auth::rate_limiter login_by_address;
   auth::rate_limiter orders_by_user;

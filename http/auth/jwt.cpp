@@ -239,4 +239,27 @@ expected<principal, std::string> jwt_codec::verify(std::string_view token,
   }
 }
 
+std::optional<principal> verified_tokens::find(std::string_view token, std::int64_t now_s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = entries_.find(std::string(token));
+  if (it == entries_.end()) return std::nullopt;
+  if (now_s >= it->second.expires_at) {
+    entries_.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void verified_tokens::insert(std::string_view token, const principal& who) {
+  if (capacity_ == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (entries_.size() >= capacity_) entries_.clear();
+  entries_.insert_or_assign(std::string(token), who);
+}
+
+std::size_t verified_tokens::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
+}
+
 }  // namespace saga::http::auth

@@ -5,8 +5,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "domain/expected.hpp"
 #include "domain/user.hpp"
@@ -51,6 +54,27 @@ class jwt_codec {
 
  private:
   jwt_settings settings_;
+};
+
+/// Tokens that passed jwt_codec::verify, so that a client's every request does not pay for a
+/// whole verification again (two JSON decodes and two HMACs: about 5% of the server's CPU under
+/// order load). Keyed by the whole token, so a hit needs the exact bytes of a token that was
+/// verified, signature included: it proves what verify proved. Expiry is checked on every hit.
+/// Bounded: when full, it starts afresh. Thread-safe.
+class verified_tokens {
+ public:
+  explicit verified_tokens(std::size_t capacity) : capacity_(capacity) {}
+
+  /// The principal of `token` if it was verified and has not expired at `now_s`.
+  [[nodiscard]] std::optional<principal> find(std::string_view token, std::int64_t now_s);
+  /// Remembers a token that verify accepted for `who`.
+  void insert(std::string_view token, const principal& who);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, principal> entries_;
 };
 
 }  // namespace saga::http::auth

@@ -286,4 +286,33 @@ BOOST_AUTO_TEST_CASE(claims_that_are_not_utf8_cannot_be_issued) {
   BOOST_CHECK_THROW((void)codec().issue(bad, wall_now()), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(a_verified_token_is_known_until_it_expires_and_only_byte_for_byte) {
+  const auto now = wall_now();
+  const auto token = codec().issue(ann(), now);
+  const auto verified = codec().verify(token, now);
+  BOOST_REQUIRE(verified.has_value());
+  auth::verified_tokens tokens(2);
+  BOOST_TEST(!tokens.find(token, now).has_value());
+  tokens.insert(token, *verified);
+
+  const auto known = tokens.find(token, now + 10);
+  BOOST_REQUIRE(known.has_value());
+  BOOST_TEST(known->user_id == "user-1");
+  BOOST_TEST(known->expires_at == now + 3600);
+  // Another signature (or any other byte) is another token, verified afresh by the caller.
+  auto forged = token;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  BOOST_TEST(!tokens.find(forged, now).has_value());
+  BOOST_TEST(!codec().verify(forged, now).has_value());
+  // At exp it is gone.
+  BOOST_TEST(!tokens.find(token, now + 3600).has_value());
+  BOOST_TEST(tokens.size() == 0u);
+
+  // Bounded.
+  tokens.insert(token, *verified);
+  tokens.insert(codec().issue(ann(), now + 1), *verified);
+  tokens.insert(codec().issue(ann(), now + 2), *verified);
+  BOOST_TEST(tokens.size() <= 2u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
