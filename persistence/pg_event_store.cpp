@@ -135,8 +135,18 @@ struct pg_event_store::impl {
     std::int64_t version = 0;
     std::string last_event_id;
   };
+  // In two generations of at most half the capacity each: when the newer one is full it becomes
+  // the older one and the older one is dropped, and a stream found in the older one moves to the
+  // newer. So a stream written to lately is never forgotten (a popular product, whose actor
+  // appends behind its own appends in flight and names the event it follows).
   std::unordered_map<std::string, known_stream> known_versions;
+  std::unordered_map<std::string, known_stream> known_before;
 
+  [[nodiscard]] const known_stream* known(const std::string& stream) const {
+    if (const auto k = known_versions.find(stream); k != known_versions.end()) return &k->second;
+    if (const auto k = known_before.find(stream); k != known_before.end()) return &k->second;
+    return nullptr;
+  }
   void remember(const std::string& stream, std::int64_t version, const std::string& last_id);
   void remember_written(const std::vector<const append_request*>& valid,
                         const std::vector<append_result>& out);
@@ -216,16 +226,27 @@ expected<T, store_error> pg_event_store::impl::guarded(const char* context, F&& 
 void pg_event_store::impl::remember(const std::string& stream, std::int64_t version,
                                     const std::string& last_id) {
   if (version <= 0) return;
-  if (known_versions.size() >= options.known_versions_capacity &&
-      known_versions.count(stream) == 0) {
-    known_versions.clear();  // crude but bounded; a miss only costs a lookup in journal_check
+  auto it = known_versions.find(stream);
+  if (it == known_versions.end()) {
+    // Bounded; a miss only costs a lookup in journal_check (or, for an append that names the
+    // event it follows, a conflict: its actor decides again).
+    if (known_versions.size() >= std::max<std::size_t>(1, options.known_versions_capacity / 2)) {
+      known_before = std::move(known_versions);
+      known_versions.clear();
+    }
+    known_stream seed;
+    if (const auto old = known_before.find(stream); old != known_before.end()) {
+      seed = std::move(old->second);
+      known_before.erase(old);
+    }
+    it = known_versions.emplace(stream, std::move(seed)).first;
   }
-  auto& known = known_versions[stream];
-  if (version > known.version) {
-    known.version = version;
-    known.last_event_id = last_id;
-  } else if (version == known.version && !last_id.empty()) {
-    known.last_event_id = last_id;
+  auto& entry = it->second;
+  if (version > entry.version) {
+    entry.version = version;
+    entry.last_event_id = last_id;
+  } else if (version == entry.version && !last_id.empty()) {
+    entry.last_event_id = last_id;
   }
 }
 
@@ -303,9 +324,9 @@ std::vector<append_result> pg_event_store::impl::write(
         p != in_transaction_versions.end()) {
       version = p->second;
       last = in_transaction_last_ids[r.stream_id];
-    } else if (const auto k = known_versions.find(r.stream_id); k != known_versions.end()) {
-      version = k->second.version;
-      last = k->second.last_event_id;
+    } else if (const auto* k = known(r.stream_id)) {
+      version = k->version;
+      last = k->last_event_id;
     } else if (r.expected_version == 0) {
       // A new stream, as for any request (the unique index stops the rest); it has no event to
       // follow.
@@ -383,8 +404,8 @@ std::vector<append_result> pg_event_store::impl::write(
           if (pending != in_transaction_versions.end()) {
             vouched = pending->second == r.expected_version;
           } else {
-            const auto known = known_versions.find(r.stream_id);
-            vouched = known != known_versions.end() && known->second.version == r.expected_version;
+            const auto* k = known(r.stream_id);
+            vouched = k != nullptr && k->version == r.expected_version;
           }
         }
         (vouched ? approved : to_check).push_back(i);

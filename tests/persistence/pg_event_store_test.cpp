@@ -497,6 +497,24 @@ BOOST_AUTO_TEST_CASE(an_append_that_names_its_event_is_written_only_where_the_st
   BOOST_TEST(read_all_of(a, own.stream_id).size() == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_stream_written_to_lately_is_not_forgotten_when_the_memory_is_full) {
+  // Many other streams pass through the store between two appends to a hot one; the hot one's
+  // appends that name the event they follow are still vouched for.
+  auto o = options("test-follow-hot");
+  o.known_versions_capacity = 4;
+  sp::pg_event_store store(o);
+  auto last = make_request(unique_stream("hot"), 0, 1);
+  require_ok(store.append(last));
+  for (int i = 0; i < 10; ++i) {
+    require_ok(store.append(make_request(unique_stream("cold"), 0, 1)));
+    auto next = make_request(last.stream_id, i + 1, 1);
+    next.after_event_id = last.events.back().event_id;
+    require_ok(store.append(next));
+    last = next;
+  }
+  BOOST_TEST(read_all_of(store, last.stream_id).size() == 11u);
+}
+
 BOOST_AUTO_TEST_CASE(last_position_matches_the_stored_rows) {
   sp::pg_event_store store(options("test-positions"));
   std::vector<sp::append_request> batch;
