@@ -228,10 +228,10 @@ BOOST_AUTO_TEST_CASE(a_poison_command_among_several_in_flight_is_the_only_one_dr
       BOOST_TEST(r.kind == reply_kind::failed);
       BOOST_TEST(r.failure == failure_code::poison_command);
     } else {
-      // The poison crashed the actor while the first command's append was in flight (the
-      // others are decided behind it): re-sent, the first finds its events in the journal.
-      const bool done =
-          r.kind == reply_kind::accepted || (i == 0 && r.kind == reply_kind::replayed);
+      // The poison crashed the actor while the appends of the commands before it were in
+      // flight (decided behind the first, pipelined): re-sent, they find their events in the
+      // journal. The state and the journal below show each was applied once.
+      const bool done = r.kind == reply_kind::accepted || (i < 2 && r.kind == reply_kind::replayed);
       BOOST_TEST(done, "command " << i);
     }
   }
