@@ -558,6 +558,13 @@ class logic {
     st.speculative = true;
   }
 
+  using appends_t = std::vector<typename state::in_flight::appending>;
+
+  /// The oldest entry whose append is still in flight (not one that appended nothing), or end.
+  static typename appends_t::const_iterator oldest_append(const appends_t& a) {
+    return std::find_if(a.begin(), a.end(), [](const auto& x) { return x.seq != 0; });
+  }
+
   /// The answer to a pipelined append (`index` in flight.appends), or its timeout (`out` null).
   static void on_batch_appended(self_ptr self, std::size_t index, const append_outcome* out) {
     auto& st = self->state;
@@ -592,9 +599,7 @@ class logic {
       for (auto& b : flight.appends.front().jobs) b.j.promise.deliver(std::move(b.r));
       flight.appends.erase(flight.appends.begin());
     }
-    const bool appending = std::any_of(flight.appends.begin(), flight.appends.end(),
-                                       [](const auto& a) { return a.seq != 0; });
-    if (!appending) settle(self);
+    if (oldest_append(flight.appends) == flight.appends.end()) settle(self);
   }
 
   /// No append is in flight any more: answer what waited for them and go on. After a failure the
@@ -917,9 +922,9 @@ class logic {
                          app_tmo_atom::value, st.seq);
     };
     if (!flight.appends.empty()) {
-      // The first append still in flight is the oldest: the others' time is not up before its.
+      // The others' time is not up before the oldest's.
       const auto& a = flight.appends;
-      const auto it = std::find_if(a.begin(), a.end(), [](const auto& x) { return x.seq != 0; });
+      const auto it = oldest_append(a);
       if (it == a.end()) return;
       if (now < it->deadline) {
         rearm(it->deadline);
@@ -928,10 +933,8 @@ class logic {
       log().warn("{} {}: append {} timed out", Traits::stream_type, st.id, it->seq);
       on_batch_appended(self, static_cast<std::size_t>(it - a.begin()), nullptr);
       if (!st.append_timer_armed && st.flight) {
-        const auto& rest = st.flight->appends;
-        const auto next =
-            std::find_if(rest.begin(), rest.end(), [](const auto& x) { return x.seq != 0; });
-        if (next != rest.end()) rearm(std::max(next->deadline, now));
+        const auto next = oldest_append(st.flight->appends);
+        if (next != st.flight->appends.end()) rearm(std::max(next->deadline, now));
       }
       return;
     }

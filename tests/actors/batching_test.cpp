@@ -210,6 +210,35 @@ BOOST_AUTO_TEST_CASE(an_append_behind_one_that_conflicts_is_decided_again_not_wr
   BOOST_TEST(journal.events("inventory-b10").size() == 5u);
 }
 
+BOOST_AUTO_TEST_CASE(pipelined_appends_that_time_out_fail_and_land_once_when_retried) {
+  // The journal holds the first append past journal_timeout, with two pipelined behind it: each
+  // is answered as timed out (it may still commit, and does), and a retry lands nothing twice.
+  shared_journal journal;
+  auto options = fast_options();
+  options.regions.journal_timeout = 300ms;
+  runtime rt(options, journal.factory());
+  BOOST_REQUIRE(rt.send("b11", register_product("b11", 0, "reg")).ok());
+  const std::vector<inv::command> commands{restock(1, "first"), restock(10, "second"),
+                                           restock(100, "third")};
+  auto replies = behind_a_stalled_append(rt, journal, "b11", commands[0],
+                                         {commands[1], commands[2]}, 1200ms, 1);
+  BOOST_TEST(eventually([&] { return rt.writer_stats().queue_depth >= 1; }));
+  for (auto& f : replies) {
+    auto r = f.get();
+    BOOST_TEST(r.kind == reply_kind::failed);
+    BOOST_TEST(r.failure == failure_code::timeout);
+    BOOST_TEST(r.retryable());
+  }
+  // Late, but each on top of the one before.
+  BOOST_TEST(eventually([&] { return journal.events("inventory-b11").size() == 4u; }));
+  for (const auto& c : commands) {
+    const auto kind = rt.send("b11", c).kind;
+    BOOST_TEST((kind == reply_kind::accepted || kind == reply_kind::replayed));
+  }
+  BOOST_TEST(rt.inventory_state("b11").state.available == 111);
+  BOOST_TEST(journal.events("inventory-b11").size() == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(a_poison_command_among_several_in_flight_is_the_only_one_dropped) {
   shared_journal journal;
   auto options = fast_options();
