@@ -178,7 +178,8 @@ class event_store {
       const std::string& stream_type, const std::vector<std::string>& last_event_types);
 };
 
-/// A random (version 4) UUID in canonical lower-case text form.
+/// A new version 7 UUID (RFC 9562: Unix milliseconds, then random bits) in canonical lower-case
+/// text form. Ids made later sort later, so the indexes they key grow at their right edge.
 [[nodiscard]] std::string new_uuid();
 
 /// Checks a request against the store contract (before any I/O); returns why it is invalid.

@@ -1,7 +1,9 @@
 // Request validation shared by every store: the JSON payload rules (so a bad payload fails
 // alone instead of failing a whole batch in the database), ids, metadata encoding, new_uuid.
+#include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
@@ -132,13 +134,19 @@ BOOST_AUTO_TEST_CASE(metadata_round_trips_through_json) {
   BOOST_TEST(sp::metadata_from_json("not json").correlation_id.empty());
 }
 
-BOOST_AUTO_TEST_CASE(new_uuid_is_a_random_version_4_uuid) {
+BOOST_AUTO_TEST_CASE(new_uuid_is_a_version_7_uuid_that_sorts_by_its_time) {
+  const auto unix_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const auto before = unix_ms();
   std::set<std::string> seen;
   int malformed = 0;
   for (int i = 0; i < 10000; ++i) {
     const auto id = sp::new_uuid();
     bool ok =
-        id.size() == 36 && id[14] == '4' && std::string("89ab").find(id[19]) != std::string::npos;
+        id.size() == 36 && id[14] == '7' && std::string("89ab").find(id[19]) != std::string::npos;
     for (std::size_t k = 0; ok && k < id.size(); ++k) {
       const bool dash = k == 8 || k == 13 || k == 18 || k == 23;
       ok = dash ? id[k] == '-' : std::string("0123456789abcdef").find(id[k]) != std::string::npos;
@@ -147,7 +155,16 @@ BOOST_AUTO_TEST_CASE(new_uuid_is_a_random_version_4_uuid) {
     seen.insert(id);
   }
   BOOST_TEST(malformed == 0);
-  BOOST_TEST(seen.size() == 10000u);
+  BOOST_TEST(seen.size() == 10000u);  // the random bits keep ids of one millisecond apart
+
+  // The first 48 bits are the Unix time in milliseconds, so an id made in a later millisecond
+  // sorts after one made earlier, as text and as PostgreSQL's uuid.
+  const auto first = sp::new_uuid();
+  const auto stamp = std::stoll(first.substr(0, 8) + first.substr(9, 4), nullptr, 16);
+  BOOST_TEST(stamp >= before);
+  BOOST_TEST(stamp <= unix_ms());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  BOOST_TEST(sp::new_uuid() > first);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
