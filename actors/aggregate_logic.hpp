@@ -438,6 +438,8 @@ class logic {
     if (!request.events.empty()) {
       entry.seq = submit(self, std::move(request));
       entry.deadline = flight.append_deadline;
+      for (const auto& b : entry.jobs)
+        if (b.receipt) b.j.request.rider->submitted(b.receipt);
     }
     flight.appends.push_back(std::move(entry));
   }
@@ -823,6 +825,7 @@ class logic {
     const auto end_version = st.version + static_cast<std::int64_t>(request.events.size());
     auto last_event_id = request.events.back().event_id;
     submit(self, std::move(request));
+    if (flight.current_receipt) flight.current->request.rider->submitted(flight.current_receipt);
     hooks::on_submitted(self, end_version, last_event_id);
   }
 

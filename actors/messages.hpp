@@ -30,6 +30,12 @@ struct command_rider {
   virtual ~command_rider() = default;
   /// What to write along with `events`, the command's new events; nothing: no rider.
   [[nodiscard]] virtual std::optional<rider_write> ride(const std::vector<Event>& events) const = 0;
+  /// Called, on the aggregate actor's thread, once the append that carries this rider's write
+  /// (`receipt` is the one ride returned) is handed to the writer, before it commits. A sender
+  /// may then start what only has to come after that write (see saga_rider). Default: nothing.
+  virtual void submitted(const std::shared_ptr<const rider_receipt>& receipt) const {
+    (void)receipt;
+  }
 };
 
 /// A command for aggregate `id` of the type described by Traits.

@@ -139,22 +139,36 @@ using detail::saga_receipt;
 /// event the base ends with. The saga then only applies it (adopt) instead of appending it
 /// after the answer, which saves a journal round per step. If anything else happened to the
 /// saga meanwhile, the store refuses the rider and the answer is handled as usual.
+///
+/// Once the target hands that transaction to the writer, the rider tells the saga (an early
+/// receipt), so the commands the answer's transition lets go out before its commit
+/// (send_commands::before_commit) leave then, not one journal round later when the answer
+/// comes back: the next step's append can then share the writer's next batch.
 template <class Event>
 class saga_rider final : public command_rider<Event> {
  public:
   saga_rider(std::shared_ptr<const rider_base> base, step_ref ref,
              std::shared_ptr<const aggregate_context> context, persistence::event_metadata meta,
-             double random01)
+             double random01, aggregate_actor<saga_traits> saga)
       : base_(std::move(base)),
         ref_(std::move(ref)),
         context_(std::move(context)),
         meta_(std::move(meta)),
-        random01_(random01) {}
+        random01_(random01),
+        saga_(std::move(saga)) {}
 
   std::optional<rider_write> ride(const std::vector<Event>& events) const override {
     return detail::saga_rider_write(*base_->def, base_->state, input_for_events(events, ref_),
                                     base_->stream_id, base_->version, base_->last_event_id, meta_,
                                     context_->services->now(), random01_);
+  }
+
+  void submitted(const std::shared_ptr<const rider_receipt>& receipt) const override {
+    // Through the saga's mailbox: ahead of the answer, which the target sends after the commit.
+    command_meta meta{meta_.correlation_id, meta_.causation_id, {}, {}};
+    caf::anon_send(saga_, command_request<saga_traits>{
+                              base_->state.saga_id,
+                              saga_command{{}, succeeded(ref_), receipt, true}, std::move(meta)});
   }
 
  private:
@@ -163,6 +177,7 @@ class saga_rider final : public command_rider<Event> {
   std::shared_ptr<const aggregate_context> context_;
   persistence::event_metadata meta_;
   double random01_;
+  aggregate_actor<saga_traits> saga_;
 };
 
 }  // namespace
@@ -214,6 +229,18 @@ struct hook_data<saga_traits> {
   /// rider, or a read of the journal): riders of commands sent from that state build on it.
   std::int64_t last_version = -1;
   std::string last_event_id;
+  /// The receipt whose pipelined sends went out early (saga_rider::submitted), sent while the
+  /// saga was at `early_version`: when it is adopted, they are not sent again.
+  std::shared_ptr<const rider_receipt> early_receipt;
+  std::int64_t early_version = -1;
+  /// Answers to those sends that came back before the receipt was adopted: decided on the
+  /// state before it they would be stale inputs, so they wait until the state moves on.
+  struct held_answer {
+    sg::input in;
+    std::string causation;
+    std::shared_ptr<const rider_receipt> receipt;
+  };
+  std::vector<held_answer> held;
   /// The job being decided applies events a rider wrote (see saga_rider).
   bool adopting = false;
   std::string adopted_last_id;
@@ -254,6 +281,10 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     h.early_base.reset();
     h.adopting = false;
     if (st.version != h.acted_version) h.foreign = true;
+    if (c.receipt && c.early) {
+      send_early(self, c.receipt);
+      return domain::decision<sg::event>{};
+    }
     if (c.receipt) return adopt(self, static_cast<const saga_receipt&>(*c.receipt));
     const auto* services = st.context->services.get();
     if (services == nullptr || !services->sagas)
@@ -358,6 +389,7 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     }
     h.submitted_version = -1;
     h.acted_version = st.version;
+    if (st.version != h.early_version) release_held(self);
     if (st.aggregate.status_ != sg::status::none) h.unstarted.reset();
     auto actions = std::move(h.actions);
     h.actions.clear();
@@ -398,6 +430,7 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     h.early_base.reset();
     h.adopting = false;
     h.submitted_version = -1;
+    release_held(self);
     arm_resync(self);
   }
 
@@ -430,6 +463,7 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
       if (h.acted_version < self->state.version) announce_if_finished(self);
       h.acted_version = self->state.version;
       h.foreign = false;
+      release_held(self);
       resume(self);
       if (L::idle(self)) on_idle(self);
     });
@@ -494,8 +528,89 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
     h.adopting = true;
     h.adopted_last_id = receipt.last_event_id;
     h.actions = receipt.actions;
+    if (h.early_receipt.get() == &receipt) {
+      // Its pipelined sends went out when the rider was submitted.
+      h.actions.erase(std::remove_if(h.actions.begin(), h.actions.end(), is_early_send),
+                      h.actions.end());
+    }
+    h.early_receipt.reset();
     out.events = receipt.events;
     return out;
+  }
+
+  static bool is_early_send(const sg::action& a) {
+    const auto* send = std::get_if<sg::send_commands>(&a);
+    return send != nullptr && send->before_commit;
+  }
+
+  /// An early receipt: the rider of a command this saga sent is on its way to the journal.
+  /// When the saga is still where that rider starts (the usual case), the commands its
+  /// transition lets go out before the commit leave now, each with a rider built on the
+  /// rider's events, which the store then writes only after them. Otherwise (the saga moved
+  /// on meanwhile) nothing happens here: the answer after the commit says what to do.
+  template <class Self>
+  static void send_early(Self self, const std::shared_ptr<const rider_receipt>& any) {
+    auto& st = self->state;
+    auto& h = st.hooks;
+    const auto& receipt = static_cast<const saga_receipt&>(*any);
+    if (st.version != receipt.expected_version || receipt.events.empty() ||
+        !std::any_of(receipt.actions.begin(), receipt.actions.end(), is_early_send))
+      return;
+    const auto* def = st.context->services->sagas->find(st.aggregate.saga_type);
+    if (def == nullptr) return;
+    std::size_t commands = 0;
+    for (const auto& a : receipt.actions)
+      if (is_early_send(a)) commands += std::get<sg::send_commands>(a).commands.size();
+    std::shared_ptr<const rider_base> base;
+    if (commands == 1) {
+      auto b = std::make_shared<rider_base>();
+      b->def = def;
+      b->state = st.aggregate;
+      for (const auto& e : receipt.events) b->state = sg::evolve(std::move(b->state), e);
+      b->stream_id = st.stream_id();
+      b->version = receipt.expected_version + static_cast<std::int64_t>(receipt.events.size());
+      b->last_event_id = receipt.last_event_id;
+      base = std::move(b);
+    }
+    h.early_receipt = any;
+    h.early_version = st.version;
+    for (const auto& a : receipt.actions) {
+      if (!is_early_send(a)) continue;
+      const auto& send = std::get<sg::send_commands>(a);
+      for (const auto& tc : send.commands)
+        dispatch(self, send, tc, st.aggregate.correlation_id, base);
+    }
+  }
+
+  /// Holds an answer to a command sent early while the receipt it was sent on is not adopted
+  /// yet (see hook_data::held); false: deliver it now.
+  template <class Self>
+  static bool hold(Self self, const step_ref& ref, sg::input& in, const std::string& causation,
+                   std::shared_ptr<const rider_receipt>& receipt) {
+    auto& h = self->state.hooks;
+    if (!h.early_receipt || self->state.version != h.early_version) return false;
+    const auto& early = static_cast<const saga_receipt&>(*h.early_receipt);
+    const bool sent_early =
+        std::any_of(early.actions.begin(), early.actions.end(), [&](const sg::action& a) {
+          const auto* send = std::get_if<sg::send_commands>(&a);
+          return send != nullptr && send->before_commit && send->step == ref.step &&
+                 send->phase_ == ref.phase && send->attempt == ref.attempt;
+        });
+    if (!sent_early) return false;
+    h.held.push_back({std::move(in), causation, std::move(receipt)});
+    return true;
+  }
+
+  /// The state moved on (or must be re-read): the held answers go back to the mailbox.
+  template <class Self>
+  static void release_held(Self self) {
+    auto& h = self->state.hooks;
+    h.early_receipt.reset();
+    h.early_version = -1;
+    auto held = std::move(h.held);
+    h.held.clear();
+    for (auto& a : held)
+      deliver(self, std::move(a.in), std::move(a.causation), std::move(a.receipt));
   }
 
   template <class Self>
@@ -677,21 +792,23 @@ struct actor_hooks<saga_traits> : default_hooks<saga_traits> {
       rider_meta.correlation_id = meta.correlation_id;
       rider_meta.causation_id = key;
       rider_meta.node_id = st.context->options.node_id;
-      rider = std::make_shared<saga_rider<event>>(base, ref, st.context, std::move(rider_meta),
-                                                  st.context->services->random());
+      rider = std::make_shared<saga_rider<event>>(
+          base, ref, st.context, std::move(rider_meta), st.context->services->random(),
+          caf::actor_cast<aggregate_actor<saga_traits>>(self));
     }
     self->request(region, caf::infinite,
                   command_request<Traits>{ref.aggregate_id, cmd, meta, fresh, std::move(rider)})
         .then(
             [=](command_reply<event>& reply) {
-              deliver(self, input_for(reply, ref), key, std::move(reply.rider));
+              auto in = input_for(reply, ref);
+              if (!hold(self, ref, in, key, reply.rider))
+                deliver(self, std::move(in), key, std::move(reply.rider));
             },
             [=](caf::error& err) {
-              deliver(
-                  self,
-                  failed_input(ref, describe(ref) + ": unreachable: " + self->system().render(err),
-                               true),
-                  key);
+              auto in = failed_input(
+                  ref, describe(ref) + ": unreachable: " + self->system().render(err), true);
+              std::shared_ptr<const rider_receipt> none;
+              if (!hold(self, ref, in, key, none)) deliver(self, std::move(in), key);
             });
   }
 };

@@ -21,6 +21,9 @@ struct saga_command {
   /// An answer whose rider was written: the saga's events for this input are in the journal
   /// already (see command_rider; never serialized).
   std::shared_ptr<const rider_receipt> receipt{};
+  /// `receipt`'s rider was handed to the writer and may not be committed yet: the saga only
+  /// sends the commands its transition lets go out before the commit (see saga_rider::submitted).
+  bool early = false;
 };
 
 struct saga_traits {

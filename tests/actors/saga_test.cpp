@@ -371,6 +371,91 @@ BOOST_AUTO_TEST_CASE(a_written_rider_whose_answer_is_lost_is_found_in_the_journa
   BOOST_TEST(rt->inventory_state("p1").state.reserved == 2);
 }
 
+namespace {
+
+/// A new order of 2 units of p1 (stock 10) whose reservation's append (carrying the saga's
+/// record of it) the journal holds; returns once the gateway was asked to charge meanwhile.
+placed_order charged_while_the_reservation_is_held(const saga_setup& setup, runtime& rt) {
+  register_stock(rt, "p1", 10);
+  auto placed = place(rt, order_of("p1", 2));
+  BOOST_REQUIRE(eventually([&] { return setup.journal.faults->holding.load(); }));
+  BOOST_TEST(eventually([&] { return setup.control->charge_calls.load() == 1; }));
+  BOOST_TEST(setup.journal.faults->holding.load());
+  BOOST_TEST(types_of(setup.journal.events("inventory-p1")) ==
+             std::vector<std::string>{"ProductRegistered"});
+  setup.journal.faults->release = true;
+  return placed;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_next_step_goes_out_once_the_record_of_the_last_is_handed_to_the_writer) {
+  // The saga sends the charge as soon as the inventory actor hands the reservation's append,
+  // with the saga's record of it, to the writer: the gateway is charged while that append is
+  // still held in the journal. Then everything commits in order, each record with its step.
+  saga_setup setup;
+  setup.journal.faults->hold_event_type = "InventoryReserved";
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  const auto placed = charged_while_the_reservation_is_held(setup, *rt);
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed).has_value());
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+  BOOST_TEST(setup.control->charge_calls.load() == 1);
+  BOOST_TEST(types_of(setup.journal.events("inventory-p1")) ==
+             (std::vector<std::string>{"ProductRegistered", "InventoryReserved"}));
+  BOOST_TEST(setup.journal.faults->riders_written.load() == 4);
+  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
+}
+
+BOOST_AUTO_TEST_CASE(a_step_sent_ahead_of_a_record_that_is_lost_is_charged_once) {
+  // As above, but the held append fails: neither the reservation nor the saga's record of it
+  // is written, while the charge has gone out and is recorded by the payment. The saga tries
+  // the reservation again and sends the charge again under the same key, which the payment
+  // answers from its journal: one charge at the gateway, one reservation, order confirmed.
+  saga_setup setup;
+  setup.journal.faults->hold_event_type = "InventoryReserved";
+  setup.journal.faults->fail_held = true;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  const auto placed = charged_while_the_reservation_is_held(setup, *rt);
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed).has_value());
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+  BOOST_TEST(setup.control->charge_calls.load() == 1);
+  BOOST_TEST(types_of(setup.journal.events("inventory-p1")) ==
+             (std::vector<std::string>{"ProductRegistered", "InventoryReserved"}));
+  BOOST_TEST(types_of(setup.journal.events("payment-" + sg::payment_id_for(placed.order_id))) ==
+             std::vector<std::string>{"PaymentProcessed"});
+  BOOST_TEST(rt->inventory_state("p1").state.available == 8);
+  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_that_overtakes_the_record_it_was_sent_on_waits_for_it) {
+  // The charge, sent early, fails at once at the gateway while the reservation's append is
+  // still held, so its answer reaches the saga before the saga has applied the reservation.
+  // Decided then it would be stale and the step would wait for its deadline (a minute here);
+  // it waits for the reservation instead and counts as the charge's answer: retried at once.
+  saga_setup setup;
+  setup.options.saga_steps.step_timeout_ms = 60000;
+  setup.options.saga_steps.retry = sg::retry_policy{3, 10, 1.0, 10, 0.0};
+  setup.journal.faults->hold_event_type = "InventoryReserved";
+  setup.control->charges = gateway_control::fail;
+  auto rt = setup.start();
+  saga_waiter waiter(*rt);
+  register_stock(*rt, "p1", 10);
+  auto placed = place(*rt, order_of("p1", 2));
+  BOOST_REQUIRE(eventually([&] { return setup.journal.faults->holding.load(); }));
+  BOOST_REQUIRE(eventually([&] { return setup.control->charge_calls.load() == 1; }));
+  std::this_thread::sleep_for(50ms);  // the failure's answer reaches the saga meanwhile
+  setup.control->charges = gateway_control::pass;
+  setup.journal.faults->release = true;
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed, 5s).has_value());
+  const auto failed =
+      attempt_failures(saga_events(setup.journal, placed.saga_id), 1, sg::phase::forward);
+  BOOST_REQUIRE(failed.size() == 1u);
+  BOOST_TEST(contains(failed.front().reason, "gateway_unavailable"));
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+}
+
 BOOST_AUTO_TEST_CASE(an_end_written_by_a_rider_whose_answer_is_lost_is_still_announced) {
   // As above, for the last step: the confirmation and SagaCompleted are written together, but
   // the answer is lost. The saga learns its end from the journal and must still tell the

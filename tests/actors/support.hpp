@@ -83,6 +83,14 @@ struct journal_probe {
   std::atomic<int> spare_riders{0};
   /// save_snapshot calls so far.
   std::atomic<int> snapshots_saved{0};
+  /// The first batch with an event of this type (set before the runtime starts; empty: none)
+  /// waits in the journal, `holding`, until `release`; then it is written, or with `fail_held`
+  /// fails as `retryable` without writing anything.
+  std::string hold_event_type;
+  std::atomic<bool> holding{false};
+  std::atomic<bool> release{false};
+  std::atomic<bool> fail_held{false};
+  std::atomic<bool> held{false};
 };
 
 /// One store handle of a journal (each runtime thread gets its own), with the probe applied.
@@ -93,6 +101,13 @@ class journal_handle final : public sp::event_store {
 
   std::vector<sp::append_result> append_batch(const std::vector<sp::append_request>& r) override {
     if (take(faults_->fail_before_write)) return failure(r.size());
+    if (holds(r)) {
+      faults_->holding = true;
+      for (int i = 0; i < 10000 && !faults_->release.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      faults_->holding = false;
+      if (faults_->fail_held) return failure(r.size());
+    }
     if (take(faults_->stall_next))
       std::this_thread::sleep_for(std::chrono::milliseconds(faults_->stall_ms.load()));
     auto results = faults_->drop_riders ? without_riders(r) : target_->append_batch(r);
@@ -137,6 +152,15 @@ class journal_handle final : public sp::event_store {
   }
 
  private:
+  bool holds(const std::vector<sp::append_request>& requests) {
+    if (faults_->hold_event_type.empty() || faults_->held.load()) return false;
+    for (const auto& request : requests) {
+      for (const auto& e : request.events) {
+        if (e.event_type == faults_->hold_event_type) return !faults_->held.exchange(true);
+      }
+    }
+    return false;
+  }
   static bool take(std::atomic<int>& counter) {
     int n = counter.load();
     while (n > 0) {
