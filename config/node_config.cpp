@@ -391,7 +391,7 @@ const std::vector<key_def>& keys() {
         "http.request_timeout_ms", "a request not answered by then gets a 503 problem", 1, hour_ms,
         [](auto& c) -> auto& { return c.http.request_timeout_ms; }));
     t.push_back(integer_key(
-        "http.threads", "HTTP server threads", 1, 256,
+        "http.threads", "HTTP server threads; 0 = half the cores, at least one", 0, 256,
         [](auto& c) -> auto& { return c.http.threads; }));
     // [auth]
     t.push_back(text_key(

@@ -27,7 +27,7 @@ struct http_settings {
   std::uint16_t port = 8080;  ///< 0: no HTTP server
   std::size_t max_body_bytes = 1 << 20;
   std::int64_t request_timeout_ms = 10'000;
-  std::size_t threads = 2;
+  std::size_t threads = 0;  ///< 0: half the cores, at least one
 };
 
 struct auth_settings {

@@ -607,7 +607,8 @@ struct server::impl {
 server::server(server_options options, actors::runtime& runtime, actors::read_side& reads,
                auth::user_service& users, metrics_registry& metrics)
     : impl_(std::make_unique<impl>()) {
-  if (options.threads == 0) options.threads = 1;
+  if (options.threads == 0)
+    options.threads = std::max<std::size_t>(1, std::thread::hardware_concurrency() / 2);
   impl_->core =
       std::make_shared<detail::server_core>(std::move(options), runtime, reads, users, metrics);
 }

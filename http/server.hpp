@@ -29,8 +29,9 @@ struct server_options {
   std::string host = "0.0.0.0";
   /// 0 = an ephemeral port (see server::port()).
   std::uint16_t port = 8080;
-  /// HTTP (asio) threads.
-  std::size_t threads = 2;
+  /// HTTP (asio) threads; 0: half the cores, at least one. The handlers only parse, check and
+  /// pass requests on, so the actors' scheduler and PostgreSQL need the other cores more.
+  std::size_t threads = 0;
   /// Largest accepted request body; a larger one gets 413. Bodies far beyond it (more than
   /// max_body_slack_factor times, at least 1 MiB more) are cut off by closing the connection,
   /// so the server never buffers unbounded input.
