@@ -387,6 +387,18 @@ placed_order charged_while_the_reservation_is_held(const saga_setup& setup, runt
   return placed;
 }
 
+/// The saga of `placed` completes: one charge asked of the gateway and approved, one
+/// reservation, the order confirmed.
+void confirmed_with_one_charge(const saga_setup& setup, runtime& rt, saga_waiter& waiter,
+                               const placed_order& placed) {
+  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed).has_value());
+  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
+  BOOST_TEST(setup.control->charge_calls.load() == 1);
+  BOOST_TEST(types_of(setup.journal.events("inventory-p1")) ==
+             (std::vector<std::string>{"ProductRegistered", "InventoryReserved"}));
+  BOOST_TEST(rt.order_state(placed.order_id).state.status_ == ord::status::confirmed);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(the_next_step_goes_out_once_the_record_of_the_last_is_handed_to_the_writer) {
@@ -398,13 +410,8 @@ BOOST_AUTO_TEST_CASE(the_next_step_goes_out_once_the_record_of_the_last_is_hande
   auto rt = setup.start();
   saga_waiter waiter(*rt);
   const auto placed = charged_while_the_reservation_is_held(setup, *rt);
-  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed).has_value());
-  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
-  BOOST_TEST(setup.control->charge_calls.load() == 1);
-  BOOST_TEST(types_of(setup.journal.events("inventory-p1")) ==
-             (std::vector<std::string>{"ProductRegistered", "InventoryReserved"}));
+  confirmed_with_one_charge(setup, *rt, waiter, placed);
   BOOST_TEST(setup.journal.faults->riders_written.load() == 4);
-  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
 }
 
 BOOST_AUTO_TEST_CASE(a_step_sent_ahead_of_a_record_that_is_lost_is_charged_once) {
@@ -418,15 +425,10 @@ BOOST_AUTO_TEST_CASE(a_step_sent_ahead_of_a_record_that_is_lost_is_charged_once)
   auto rt = setup.start();
   saga_waiter waiter(*rt);
   const auto placed = charged_while_the_reservation_is_held(setup, *rt);
-  BOOST_REQUIRE(waiter.wait(placed.saga_id, sg::status::completed).has_value());
-  BOOST_TEST(count_ledger(*setup.ledger, placed.order_id).approved_charges == 1);
-  BOOST_TEST(setup.control->charge_calls.load() == 1);
-  BOOST_TEST(types_of(setup.journal.events("inventory-p1")) ==
-             (std::vector<std::string>{"ProductRegistered", "InventoryReserved"}));
+  confirmed_with_one_charge(setup, *rt, waiter, placed);
   BOOST_TEST(types_of(setup.journal.events("payment-" + sg::payment_id_for(placed.order_id))) ==
              std::vector<std::string>{"PaymentProcessed"});
   BOOST_TEST(rt->inventory_state("p1").state.available == 8);
-  BOOST_TEST(rt->order_state(placed.order_id).state.status_ == ord::status::confirmed);
 }
 
 BOOST_AUTO_TEST_CASE(an_answer_that_overtakes_the_record_it_was_sent_on_waits_for_it) {
