@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -314,25 +315,27 @@ std::vector<append_result> pg_event_store::impl::write(
     inserted.emplace_back(i, request.events.size());
     unsent.push_back(i);
   };
+  // A stream's version and last event id as this transaction's writes or the store's memory of
+  // its own writes have them, if either does; never looked up (see append_request).
+  struct head {
+    std::int64_t version;
+    std::string_view last_event_id;
+  };
+  const auto head_of = [&](const std::string& stream) -> std::optional<head> {
+    if (const auto p = in_transaction_versions.find(stream); p != in_transaction_versions.end())
+      return head{p->second, in_transaction_last_ids[stream]};
+    if (const auto* k = known(stream)) return head{k->version, k->last_event_id};
+    return std::nullopt;
+  };
   // Whether this store can vouch that r's stream is at r's expected version and ends there with
-  // the event r.after_event_id names (if it names one), from this transaction's writes or its
-  // memory of its own; never looked up (see append_request).
+  // the event r.after_event_id names (if it names one).
   const auto follows = [&](const append_request& r) {
-    std::int64_t version = -1;
-    std::string_view last;
-    if (const auto p = in_transaction_versions.find(r.stream_id);
-        p != in_transaction_versions.end()) {
-      version = p->second;
-      last = in_transaction_last_ids[r.stream_id];
-    } else if (const auto* k = known(r.stream_id)) {
-      version = k->version;
-      last = k->last_event_id;
-    } else if (r.expected_version == 0) {
-      // A new stream, as for any request (the unique index stops the rest); it has no event to
-      // follow.
-      return r.after_event_id.empty();
-    }
-    return version == r.expected_version && (r.after_event_id.empty() || last == r.after_event_id);
+    const auto h = head_of(r.stream_id);
+    // A stream it knows nothing of: a new stream, as for any request (the unique index stops
+    // the rest); it has no event to follow.
+    if (!h) return r.expected_version == 0 && r.after_event_id.empty();
+    return h->version == r.expected_version &&
+           (r.after_event_id.empty() || h->last_event_id == r.after_event_id);
   };
   // A rider goes in only with its host written afresh, and only where the store vouches for it.
   const auto rider_applies = [&](std::size_t i) {
@@ -400,13 +403,8 @@ std::vector<append_result> pg_event_store::impl::write(
         const auto& r = *valid[i];
         bool vouched = !probe_all && r.expected_version == 0;
         if (!probe_all && !vouched) {
-          const auto pending = in_transaction_versions.find(r.stream_id);
-          if (pending != in_transaction_versions.end()) {
-            vouched = pending->second == r.expected_version;
-          } else {
-            const auto* k = known(r.stream_id);
-            vouched = k != nullptr && k->version == r.expected_version;
-          }
+          const auto h = head_of(r.stream_id);
+          vouched = h && h->version == r.expected_version;
         }
         (vouched ? approved : to_check).push_back(i);
       }
